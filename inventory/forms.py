@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from .models import Account
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class AccountForm(forms.ModelForm):
+    """Create or edit an account; used by the UI and by `add_account`."""
+
+    regions_text = forms.CharField(
+        label="Regions",
+        required=False,
+        help_text="Comma-separated (ap-northeast-1,us-east-1), or 'all' for every enabled region.",
+    )
+
+    class Meta:
+        model = Account
+        fields = ["name", "auth_mode", "role_arn", "external_id", "profile", "endpoint_url",
+                  "sync_interval_hours"]
+        widgets = {"external_id": forms.TextInput(attrs={"autocomplete": "off"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "regions_text" not in self.initial:
+            self.initial["regions_text"] = (
+                "all" if self.instance.all_regions else ",".join(self.instance.regions)
+            )
+
+    @staticmethod
+    def initial_data(account: Account) -> dict[str, Any]:
+        return {
+            "name": account.name,
+            "auth_mode": account.auth_mode,
+            "role_arn": account.role_arn,
+            "external_id": account.external_id,
+            "profile": account.profile,
+            "endpoint_url": account.endpoint_url,
+            "sync_interval_hours": account.sync_interval_hours,
+            "regions_text": "all" if account.all_regions else ",".join(account.regions),
+        }
+
+    def clean_regions_text(self) -> str:
+        text = self.cleaned_data["regions_text"].strip()
+        if text.lower() == "all":
+            return "all"
+        regions = [r.strip() for r in text.split(",") if r.strip()]
+        bad = [r for r in regions if not REGION.match(r)]
+        if bad:
+            raise forms.ValidationError(
+                "Not a region name: %(bad)s (expected names like ap-northeast-1, or 'all').",
+                params={"bad": ", ".join(bad)},
+            )
+        return ",".join(dict.fromkeys(regions))
+
+    def clean_endpoint_url(self) -> str:
+        url = self.cleaned_data["endpoint_url"].strip()
+        if url and not re.match(r"^https?://[^\s/]+(/\S*)?$", url):
+            raise forms.ValidationError("Enter an http(s) URL such as http://127.0.0.1:5000.")
+        return url
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        mode = data.get("auth_mode")
+        if mode == Account.AuthMode.ROLE:
+            arn = (data.get("role_arn") or "").strip()
+            if not ROLE_ARN.match(arn):
+                self.add_error(
+                    "role_arn",
+                    "Enter a role ARN like arn:aws:iam::123456789012:role/CatchupReadOnly.",
+                )
+            if not (data.get("external_id") or "").strip():
+                self.add_error(
+                    "external_id",
+                    "An assumed role needs an ExternalId (the role's trust policy requires it).",
+                )
+        elif mode == Account.AuthMode.PROFILE and not (data.get("profile") or "").strip():
+            self.add_error("profile", "Name the profile to use.")
+        return data
+
+    def save(self, commit: bool = True) -> Account:
+        account = super().save(commit=False)
+        text = self.cleaned_data.get("regions_text", "")
+        account.all_regions = text == "all"
+        account.regions = [] if account.all_regions or not text else text.split(",")
+        if account.auth_mode != Account.AuthMode.ROLE:
+            account.role_arn = ""
+            account.external_id = ""
+        if commit:
+            account.save()
+        return account
