@@ -10,6 +10,7 @@ sync never fails half-way on an expired token.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -31,6 +32,21 @@ AWS_CONFIG = Config(
 )
 
 ROLE_SESSION_NAME = "catchup-readonly"
+
+# Called with every boto3 Session Catchup creates (the base session that
+# assumes roles, and the assumed-role session), before any client exists:
+# tests and benchmarks attach fault injection and call recording here
+# (tests/support/faults.py). Empty in production.
+session_hooks: list[Callable[[boto3.Session], None]] = []
+
+
+def _new_session(**kwargs: Any) -> boto3.Session:
+    session = boto3.Session(**kwargs)
+    for hook in session_hooks:
+        hook(session)
+    return session
+
+
 # Fallback region for global services and for identity calls.
 HOME_REGION = "us-east-1"
 
@@ -49,6 +65,14 @@ class AwsSession:
         self.endpoint_url = endpoint_url
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        # Every HTTP request (retries included) made through this session, from
+        # any thread: collectors fan out per-bucket and per-user calls in pools.
+        self.calls = 0
+        self.events.register("before-send", self._count_call)
+
+    def _count_call(self, **_kwargs: Any) -> None:
+        with self._lock:
+            self.calls += 1
 
     def client(self, service: str, region_name: str | None = None, config: Config | None = None):
         region = region_name or self.boto_session.region_name or HOME_REGION
@@ -72,8 +96,8 @@ class AwsSession:
 def base_session(account: Account) -> boto3.Session:
     """Credentials Catchup itself holds: a named profile or the default chain."""
     if account.profile and account.auth_mode in (account.AuthMode.PROFILE, account.AuthMode.ROLE):
-        return boto3.Session(profile_name=account.profile, region_name=HOME_REGION)
-    return boto3.Session(region_name=HOME_REGION)
+        return _new_session(profile_name=account.profile, region_name=HOME_REGION)
+    return _new_session(region_name=HOME_REGION)
 
 
 def session_for(account: Account) -> AwsSession:
@@ -85,7 +109,11 @@ def session_for(account: Account) -> AwsSession:
 
     def sts_client(service_name: str, **kwargs: Any):
         return base.client(
-            service_name, region_name=HOME_REGION, endpoint_url=endpoint, config=AWS_CONFIG, **kwargs
+            service_name,
+            region_name=HOME_REGION,
+            endpoint_url=endpoint,
+            config=AWS_CONFIG,
+            **kwargs,
         )
 
     source = base.get_credentials()
@@ -105,7 +133,7 @@ def session_for(account: Account) -> AwsSession:
     credentials = DeferredRefreshableCredentials(
         refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
-    assumed = boto3.Session(region_name=HOME_REGION)
+    assumed = _new_session(region_name=HOME_REGION)
     # boto3 has no public way to hand a Session refreshable credentials; this is
     # the documented-by-use pattern (botocore's own assume-role provider does it).
     assumed._session._credentials = credentials

@@ -64,7 +64,9 @@ def describe(exc: BaseException, *, operation_hint: str = "") -> tuple[str, str]
                 "this API rate; sync again later or at a quieter hour."
             )
         elif code in EXPIRED_CODES:
-            advice = "The credentials have expired. Refresh them (or the base profile) and sync again."
+            advice = (
+                "The credentials have expired. Refresh them (or the base profile) and sync again."
+            )
         elif code in BAD_CREDENTIAL_CODES:
             advice = (
                 "AWS does not recognise these credentials. Check the access key, "

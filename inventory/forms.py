@@ -8,6 +8,8 @@ from django import forms
 from .models import Account
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+# Account names are URL segments beside these fixed paths.
+RESERVED_NAMES = {"new"}
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -22,8 +24,15 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["name", "auth_mode", "role_arn", "external_id", "profile", "endpoint_url",
-                  "sync_interval_hours"]
+        fields = [
+            "name",
+            "auth_mode",
+            "role_arn",
+            "external_id",
+            "profile",
+            "endpoint_url",
+            "sync_interval_hours",
+        ]
         widgets = {"external_id": forms.TextInput(attrs={"autocomplete": "off"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -45,6 +54,14 @@ class AccountForm(forms.ModelForm):
             "sync_interval_hours": account.sync_interval_hours,
             "regions_text": "all" if account.all_regions else ",".join(account.regions),
         }
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name in RESERVED_NAMES:
+            raise forms.ValidationError(
+                "“%(name)s” is reserved; pick another name.", params={"name": name}
+            )
+        return name
 
     def clean_regions_text(self) -> str:
         text = self.cleaned_data["regions_text"].strip()

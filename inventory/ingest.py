@@ -75,7 +75,9 @@ def _chunks(items: list[Any], size: int = BATCH) -> Iterable[list[Any]]:
 
 def apply(sync: Sync, tasks: list[SyncTask]) -> IngestStats:
     """Compare what the successful tasks collected with the stored state; write the difference."""
-    assert transaction.get_connection().in_atomic_block, "ingest runs inside the finalize transaction"
+    assert transaction.get_connection().in_atomic_block, (
+        "ingest runs inside the finalize transaction"
+    )
     now = timezone.now()
     account_id = sync.account_id
     ok_scopes = {t.scope for t in tasks if t.status == SyncTask.Status.DONE}
@@ -155,8 +157,18 @@ def apply(sync: Sync, tasks: list[SyncTask]) -> IngestStats:
 
     updates = {**changed_pks, **restored_pks}
     update_pks = list(updates)
-    fields = ["scope", "arn", "name", "tags", "config", "relations", "content_hash", "changed_at",
-              "last_change_sync", "removed_at"]
+    fields = [
+        "scope",
+        "arn",
+        "name",
+        "tags",
+        "config",
+        "relations",
+        "content_hash",
+        "changed_at",
+        "last_change_sync",
+        "removed_at",
+    ]
     for batch_pks in _chunks(update_pks):
         resources = Resource.objects.in_bulk(batch_pks)
         rewire: list[int] = []
@@ -178,8 +190,13 @@ def apply(sync: Sync, tasks: list[SyncTask]) -> IngestStats:
                 resource.changed_at = now
                 resource.last_change_sync = sync
                 changes.append(
-                    ResourceChange(sync=sync, resource=resource, kind=ResourceChange.Kind.ADDED,
-                                   after=document(resource), created_at=now)
+                    ResourceChange(
+                        sync=sync,
+                        resource=resource,
+                        kind=ResourceChange.Kind.ADDED,
+                        after=document(resource),
+                        created_at=now,
+                    )
                 )
                 stats.added += 1
             else:
@@ -188,9 +205,14 @@ def apply(sync: Sync, tasks: list[SyncTask]) -> IngestStats:
                     resource.changed_at = now
                     resource.last_change_sync = sync
                     changes.append(
-                        ResourceChange(sync=sync, resource=resource,
-                                       kind=ResourceChange.Kind.CHANGED,
-                                       before=before, after=after, created_at=now)
+                        ResourceChange(
+                            sync=sync,
+                            resource=resource,
+                            kind=ResourceChange.Kind.CHANGED,
+                            before=before,
+                            after=after,
+                            created_at=now,
+                        )
                     )
                     stats.changed += 1
             if was_removed or old_doc["relations"] != doc["relations"]:
@@ -203,8 +225,13 @@ def apply(sync: Sync, tasks: list[SyncTask]) -> IngestStats:
         resources = Resource.objects.in_bulk(batch_pks)
         for pk in batch_pks:
             changes.append(
-                ResourceChange(sync=sync, resource_id=pk, kind=ResourceChange.Kind.REMOVED,
-                               before=document(resources[pk]), created_at=now)
+                ResourceChange(
+                    sync=sync,
+                    resource_id=pk,
+                    kind=ResourceChange.Kind.REMOVED,
+                    before=document(resources[pk]),
+                    created_at=now,
+                )
             )
         Resource.objects.filter(pk__in=batch_pks).update(removed_at=now)
     stats.removed = len(removed_pks)

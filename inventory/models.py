@@ -188,7 +188,9 @@ class SyncTask(models.Model):
     class Meta:
         ordering = ["region", "collector"]
         constraints = [
-            models.UniqueConstraint(fields=["sync", "collector", "region"], name="one_task_per_unit")
+            models.UniqueConstraint(
+                fields=["sync", "collector", "region"], name="one_task_per_unit"
+            )
         ]
 
     def __str__(self) -> str:
@@ -222,7 +224,9 @@ class Resource(models.Model):
     first_seen_at = models.DateTimeField()
     changed_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
-    first_seen_sync = models.ForeignKey(Sync, null=True, on_delete=models.SET_NULL, related_name="+")
+    first_seen_sync = models.ForeignKey(
+        Sync, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_change_sync = models.ForeignKey(
         Sync, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -276,7 +280,9 @@ class Relationship(models.Model):
     class Meta:
         indexes = [
             # Resource detail: what points at this resource.
-            models.Index(fields=["account", "target_type", "target_id"], name="relationship_target"),
+            models.Index(
+                fields=["account", "target_type", "target_id"], name="relationship_target"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,9 @@ class SyncAlreadyRunning(Exception):
     """A sync of this account is queued or running; it is on `self.sync`."""
 
     def __init__(self, sync: Sync | None) -> None:
-        super().__init__(f"A sync of this account is already running (#{sync.pk if sync else '?'}).")
+        super().__init__(
+            f"A sync of this account is already running (#{sync.pk if sync else '?'})."
+        )
         self.sync = sync
 
 
@@ -104,11 +106,6 @@ def plan_tasks(sync: Sync, regions: list[str]) -> list[SyncTask]:
 
 _sessions: dict[tuple[int, str], aws.AwsSession] = {}
 _sessions_lock = threading.Lock()
-_calls = threading.local()
-
-
-def _count_call(**_kwargs: Any) -> None:
-    _calls.count = getattr(_calls, "count", 0) + 1
 
 
 def session_for(account: Account) -> aws.AwsSession:
@@ -122,7 +119,6 @@ def session_for(account: Account) -> aws.AwsSession:
         session = _sessions.get(key)
         if session is None:
             session = aws.session_for(account)
-            session.events.register("before-send", _count_call)
             _sessions[key] = session
         return session
 
@@ -148,8 +144,14 @@ class FetchResult:
 
 
 def fetch(session: Any, collector: Collector, region: str) -> FetchResult:
-    """Run one collector in one region. Touches no database; safe in any thread."""
-    _calls.count = 0
+    """Run one collector in one region. Touches no database; safe in any thread.
+
+    `api_calls` is the session's request count during the fetch: exact when the
+    unit runs alone on its session (a prefork Celery worker), an approximation
+    when units of one account run side by side in process (the sync's total is
+    then taken from the session as a whole, see _collect_in_process).
+    """
+    calls_before = getattr(session, "calls", 0)
     call_region = collector.home_region if region == "global" else region
     result = FetchResult()
     try:
@@ -168,11 +170,11 @@ def fetch(session: Any, collector: Collector, region: str) -> FetchResult:
             result.error_code, result.error_message = errors.describe(exc)
         result.records = []
         logger.info("collect %s@%s failed: %s", collector.key, region, result.error_code)
-    result.api_calls = getattr(_calls, "count", 0)
+    result.api_calls = getattr(session, "calls", 0) - calls_before
     return result
 
 
-def _record(task: SyncTask, result: FetchResult) -> bool:
+def _record(task: SyncTask, result: FetchResult, *, count_calls: bool = True) -> bool:
     """Store one unit's outcome; False if another delivery of it got there first."""
     now = timezone.now()
     with transaction.atomic():
@@ -191,7 +193,7 @@ def _record(task: SyncTask, result: FetchResult) -> bool:
             Sync.objects.filter(pk=task.sync_id).update(
                 tasks_done=F("tasks_done") + 1,
                 resources_collected=F("resources_collected") + len(result.records),
-                api_calls=F("api_calls") + result.api_calls,
+                api_calls=F("api_calls") + (result.api_calls if count_calls else 0),
                 heartbeat_at=now,
             )
     return bool(updated)
@@ -244,6 +246,7 @@ def _collect_in_process(sync: Sync, tasks: list[SyncTask], session: aws.AwsSessi
     )
     for task in tasks:
         task.status, task.attempts = SyncTask.Status.RUNNING, 1
+    calls_before = session.calls
     with ThreadPoolExecutor(
         max_workers=settings.CATCHUP_SYNC_CONCURRENCY, thread_name_prefix=f"sync{sync.pk}"
     ) as pool:
@@ -255,7 +258,10 @@ def _collect_in_process(sync: Sync, tasks: list[SyncTask], session: aws.AwsSessi
             if not done:
                 Sync.objects.filter(pk=sync.pk).update(heartbeat_at=timezone.now())
             for future in done:
-                _record(pending.pop(future), future.result())
+                _record(pending.pop(future), future.result(), count_calls=False)
+    # Units ran side by side on one session: the sync's total comes from the
+    # session (one sync per account at a time, so nothing else shares it).
+    Sync.objects.filter(pk=sync.pk).update(api_calls=session.calls - calls_before)
 
 
 # --- Running ----------------------------------------------------------------------
@@ -313,8 +319,10 @@ def run(sync_id: int) -> None:
         _fail(sync_id, f"Could not list the account's enabled regions ({code}). {message}")
         return
     if not regions:
-        _fail(sync_id, "No region to collect: none of the account's regions is enabled. "
-              + " ".join(warnings))
+        _fail(
+            sync_id,
+            "No region to collect: none of the account's regions is enabled. " + " ".join(warnings),
+        )
         return
 
     with transaction.atomic():
@@ -383,8 +391,11 @@ def finalize(sync_id: int) -> None:
             transaction.on_commit(lambda: sync_finished.send(sender=Sync, sync=sync))
     except Exception as exc:
         logger.exception("finalizing sync %s failed", sync_id)
-        _fail(sync_id, f"Saving the collected inventory failed ({type(exc).__name__}: {exc}). "
-              "The previous inventory is kept; sync again.")
+        _fail(
+            sync_id,
+            f"Saving the collected inventory failed ({type(exc).__name__}: {exc}). "
+            "The previous inventory is kept; sync again.",
+        )
 
 
 def reap_stale(*, account: Account | None = None) -> int:

@@ -45,7 +45,9 @@ def collect(make_account):
         with transaction.atomic():
             stats = ingest.apply(sync, tasks)
         Sync.objects.filter(pk=sync.pk).update(
-            status=Sync.Status.COMPLETE, added=stats.added, changed=stats.changed,
+            status=Sync.Status.COMPLETE,
+            added=stats.added,
+            changed=stats.changed,
             removed=stats.removed,
         )
         sync.refresh_from_db()

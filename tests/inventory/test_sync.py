@@ -21,7 +21,9 @@ def test_it_collects_an_account_into_resources(aws, make_account, run_sync):
     assert sync.added == Resource.objects.count()
 
 
-def test_an_unchanged_resync_writes_no_resource_rows(aws, make_account, run_sync, django_assert_max_num_queries):
+def test_an_unchanged_resync_writes_no_resource_rows(
+    aws, make_account, run_sync, django_assert_max_num_queries
+):
     aws.client("ec2").create_vpc(CidrBlock="10.20.0.0/16")
     account = make_account()
     run_sync(account)

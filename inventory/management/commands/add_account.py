@@ -16,14 +16,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--role-arn", default=None, help="Role to assume in the account.")
-        parser.add_argument("--external-id", default=None, help="ExternalId the role's trust requires.")
+        parser.add_argument(
+            "--external-id", default=None, help="ExternalId the role's trust requires."
+        )
         parser.add_argument("--profile", default=None, help="Named profile (or the role's source).")
         parser.add_argument(
-            "--regions", default=None, help="Comma-separated regions, or 'all' for every enabled one."
+            "--regions",
+            default=None,
+            help="Comma-separated regions, or 'all' for every enabled one.",
         )
-        parser.add_argument("--endpoint-url", default=None, help="Send every AWS call here (moto…).")
         parser.add_argument(
-            "--sync-interval-hours", type=int, default=None, help="Scheduled sync interval (0: off)."
+            "--endpoint-url", default=None, help="Send every AWS call here (moto…)."
+        )
+        parser.add_argument(
+            "--sync-interval-hours",
+            type=int,
+            default=None,
+            help="Scheduled sync interval (0: off).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -53,7 +62,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         verb = "Updated" if account else "Created"
-        self.stdout.write(self.style.SUCCESS(f"{verb} account {saved.name} ({saved.identity_label})."))
+        self.stdout.write(
+            self.style.SUCCESS(f"{verb} account {saved.name} ({saved.identity_label}).")
+        )
 
 
 def _form_errors(form: AccountForm) -> str:

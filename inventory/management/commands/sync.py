@@ -28,9 +28,9 @@ class Command(BaseCommand):
         try:
             sync = sync_service.request(account, trigger="cli")
         except sync_service.SyncAlreadyRunning as exc:
+            running = f"#{exc.sync.pk}" if exc.sync else ""
             raise CommandError(
-                f"A sync of {account.name} is already running (#{exc.sync.pk if exc.sync else '?'}); "
-                "wait for it to finish."
+                f"A sync of {account.name} is already running ({running}); wait for it to finish."
             ) from exc
         self.stdout.write(f"Sync #{sync.pk} of {account.name} queued.")
         sync = self._wait(sync, options["timeout"])
@@ -70,7 +70,8 @@ class Command(BaseCommand):
         for task in sync.tasks.filter(status="failed").order_by("region", "collector"):
             self.stdout.write(
                 self.style.ERROR(
-                    f"error: {task.collector} in {task.region}: {task.error_code}: {task.error_message}"
+                    f"error: {task.collector} in {task.region}: "
+                    f"{task.error_code}: {task.error_message}"
                 )
             )
         summary = (
