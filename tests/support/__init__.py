@@ -1,0 +1,1 @@
+"""Test support: AWS fault injection, moto servers and a fault proxy (not tests themselves)."""
