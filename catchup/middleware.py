@@ -6,9 +6,9 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
-# URL prefixes anyone may reach: the login page itself, static files and the
-# health check used by docker-compose.
-PUBLIC_PREFIXES = ("/accounts/login/", "/static/", "/healthz")
+# URL prefixes anyone may reach: the login page itself, the set-password links
+# of invites, static files and the health check used by docker-compose.
+PUBLIC_PREFIXES = ("/accounts/login/", "/accounts/reset/", "/static/", "/healthz")
 
 
 class LoginRequiredMiddleware:

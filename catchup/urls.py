@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -16,6 +16,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Invites (catchup/team.py) are password-reset links: public, like the login page.
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="team/password_set.html",
+            success_url=reverse_lazy("password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="team/password_set_done.html"),
+        name="password_reset_complete",
+    ),
+    path("team/", include("catchup.team")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("findings/", include("findings.urls")),

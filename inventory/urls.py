@@ -7,6 +7,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", views.account_list, name="accounts"),
     path("accounts/new/", views.account_create, name="account-create"),
+    # Test connection of an account not saved yet (an account named "new" is
+    # already shadowed by the create page above).
+    path("accounts/new/test/", views.account_test, name="account-test-new"),
     path("accounts/<slug:name>/", views.account_detail, name="account"),
     path("accounts/<slug:name>/edit/", views.account_edit, name="account-edit"),
     path("accounts/<slug:name>/test/", views.account_test, name="account-test"),
