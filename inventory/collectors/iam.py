@@ -8,7 +8,6 @@ tools, and eight calls in flight stay well inside it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,16 +43,6 @@ def _in_pool(fn: Callable[[dict[str, Any]], Record | None], items: list[Any]) ->
                 yield record
 
 
-def _age_days(created: Any, now: dt.datetime) -> int | None:
-    if isinstance(created, str):
-        created = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    if not isinstance(created, dt.datetime):
-        return None
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
-    return (now - created).days
-
-
 def decode_policy(document: Any) -> Any:
     """A policy document as JSON: the raw API returns it URL-encoded in a string.
 
@@ -71,7 +60,10 @@ def decode_policy(document: Any) -> Any:
 # --- Users --------------------------------------------------------------------
 
 
-def _access_keys(client: Any, user_name: str, now: dt.datetime) -> list[dict[str, Any]]:
+def _access_keys(client: Any, user_name: str) -> list[dict[str, Any]]:
+    """Each key with its creation and last use. No age in days: it would change
+    every day and make an unchanged account look changed at each sync; rules
+    compute the age from CreateDate."""
     keys = []
     for key in _all(client, "list_access_keys", "AccessKeyMetadata", UserName=user_name):
         try:
@@ -90,7 +82,6 @@ def _access_keys(client: Any, user_name: str, now: dt.datetime) -> list[dict[str
                 "LastUsedDate": last_used.get("LastUsedDate"),
                 "LastUsedService": last_used.get("ServiceName"),
                 "LastUsedRegion": last_used.get("Region"),
-                "AgeDays": _age_days(key.get("CreateDate"), now),
             }
         )
     return keys
@@ -106,13 +97,13 @@ def _has_console_password(client: Any, user_name: str) -> bool:
     return True
 
 
-def _user_record(client: Any, user: dict[str, Any], now: dt.datetime) -> Record | None:
+def _user_record(client: Any, user: dict[str, Any]) -> Record | None:
     name = user["UserName"]
     try:
         config = {
             **user,
             "MfaDevices": _all(client, "list_mfa_devices", "MFADevices", UserName=name),
-            "AccessKeys": _access_keys(client, name, now),
+            "AccessKeys": _access_keys(client, name),
             "HasConsolePassword": _has_console_password(client, name),
             "AttachedPolicies": [
                 p["PolicyName"]
@@ -148,9 +139,7 @@ def _user_record(client: Any, user: dict[str, Any], now: dt.datetime) -> Record 
 def collect_users(session: Any, region: str) -> Iterator[Record]:
     client = session.client("iam", region_name=region)
     users = _all(client, "list_users", "Users")
-    # One "now" for every key, so ages are consistent within a sync.
-    now = dt.datetime.now(dt.UTC)
-    yield from _in_pool(lambda user: _user_record(client, user, now), users)
+    yield from _in_pool(lambda user: _user_record(client, user), users)
 
 
 # --- Roles --------------------------------------------------------------------
