@@ -194,6 +194,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-syncs": {"task": "inventory.reap_stale_syncs", "schedule": 60.0},
     "scheduled-syncs": {"task": "inventory.start_scheduled_syncs", "schedule": 300.0},
+    # Accepted risks and false positives whose expiry passed reopen (also
+    # checked at every evaluation).
+    "reopen-expired-findings": {"task": "findings.reopen_expired", "schedule": 3600.0},
 }
 
 # --- Catchup ------------------------------------------------------------------

@@ -117,10 +117,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         static_root = Path(settings.STATIC_ROOT)
         # With DEBUG off the site's CSS and htmx come from STATIC_ROOT through
-        # WhiteNoise; collect them once (a fresh clone has none).
-        if not static_root.is_dir() or not any(static_root.iterdir()):
+        # WhiteNoise. Collected at every start (it copies only what changed), so
+        # a pulled update's CSS is served too.
+        if not static_root.is_dir():
             self.stdout.write("Collecting static files…")
-            call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
 
     def _save_account(self, endpoint: str, regions: list[str]) -> Account:
         existing = Account.objects.filter(name=ACCOUNT_NAME).first()
