@@ -345,6 +345,32 @@ def default_vpc_users(state: AccountState) -> dict[str, list[str]]:
     return users
 
 
+# Workloads that show a region is in use even when it only has default VPCs (a legacy
+# estate built in the default VPC); a leaked key launching instances creates none of them.
+WORKLOAD_TYPES = (
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::ElasticLoadBalancing::LoadBalancer",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::ElastiCache::CacheCluster",
+    "AWS::OpenSearchService::Domain",
+    "AWS::DynamoDB::Table",
+    "AWS::Lambda::Function",
+    "AWS::ECS::Cluster",
+    "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::EC2::NatGateway",
+    "AWS::EC2::VPNConnection",
+    "AWS::EC2::TransitGateway",
+)
+
+
+def used_regions(state: AccountState) -> set[str]:
+    """Regions with more than default networking: a designed VPC or a workload."""
+    used = {v.region for v in state.of(VPC) if not truthy(cfg(v, "IsDefault"))}
+    used |= {r.region for r in state.of(*WORKLOAD_TYPES)}
+    return used - {"global"}
+
+
 @rule(
     id="resources-in-unexpected-region",
     title="Instances in an unexpected region",
@@ -355,16 +381,18 @@ def default_vpc_users(state: AccountState) -> dict[str, list[str]]:
     "ten minutes. Instances where the account does not normally run are either forgotten "
     "or not yours.",
     remediation="Check who launched them (CloudTrail) and declare the account's home regions.",
-    types=(INSTANCE, VPC),
+    types=(INSTANCE, VPC, *WORKLOAD_TYPES),
 )
 def resources_in_unexpected_region(state: AccountState) -> Iterator[Hit]:
     """Instances outside the declared home regions; with none declared, instances in a region
-    whose only networking is default (no designed VPC) while another region has a designed
-    one. Deliberate: an account with nothing but default VPCs anywhere has no "home" to
-    compare with, so nothing fires there."""
+    that has nothing but default networking (no designed VPC, no workload such as a
+    database, load balancer or function) while another region is in use. Deliberate: an
+    account where no region is in use beyond its instances has no "home" to compare with,
+    so nothing fires there rather than everything."""
     home = set(state.settings.home_regions or [])
-    if not home:
-        home = {v.region for v in state.of(VPC) if not truthy(cfg(v, "IsDefault"))}
+    declared = bool(home)
+    if not declared:
+        home = used_regions(state)
         if not home:
             return
     for inst in state.of(INSTANCE):
@@ -376,6 +404,7 @@ def resources_in_unexpected_region(state: AccountState) -> Iterator[Hit]:
             evidence={
                 "region": inst.region,
                 "home_regions": sorted(home),
+                "home_regions_declared": declared,
                 "InstanceType": cfg(inst, "InstanceType"),
                 "LaunchTime": cfg(inst, "LaunchTime"),
             },

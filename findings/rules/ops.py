@@ -145,8 +145,8 @@ def iam_user_no_mfa(state: AccountState) -> Iterator[Hit]:
 
 
 def _key_age(key: dict, now: dt.datetime) -> int | None:
-    if key.get("AgeDays") is not None:
-        return int(key["AgeDays"])
+    """Whole days since CreateDate, computed now: the collector stores the date, not an
+    age, because an age changes every day and would make every re-sync a change."""
     created = key.get("CreateDate")
     if not created:
         return None
@@ -172,8 +172,8 @@ def _key_age(key: dict, now: dt.datetime) -> int | None:
     prowler="iam_rotate_access_key_90_days",
 )
 def iam_access_key_old(state: AccountState) -> Iterator[Hit]:
-    """An active key more than 90 days old (from CreateDate, or a collector's AgeDays), as
-    Prowler's iam_rotate_access_key_90_days."""
+    """An active key more than 90 days old (from its CreateDate), as Prowler's
+    iam_rotate_access_key_90_days."""
     now = dt.datetime.now(tz=dt.UTC)
     for user in state.of(USER):
         for key in cfg(user, "AccessKeys") or []:

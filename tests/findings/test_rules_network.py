@@ -177,6 +177,26 @@ def test_instances_in_unexpected_regions(aws, collect, hits, make_account):
     assert _ids(found) == {home["InstanceId"]}
 
 
+def test_a_legacy_estate_in_default_vpcs_is_home_by_its_workloads(
+    aws, collect, hits, make_resource
+):
+    tokyo, oregon = aws.client("ec2"), aws.client("ec2", region_name="us-west-2")
+    # Everything in Tokyo's default VPC (seed 003's ten-year-old estate), with its database.
+    legacy = tokyo.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
+    miner = oregon.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
+    for region in (REGION, "us-west-2"):
+        collect(aws, "ec2.vpcs", "ec2.instances", region=region)
+    # Default networking only in both regions, no workload anywhere: no "home" to judge by.
+    assert hits("resources-in-unexpected-region") == []
+
+    make_resource("AWS::RDS::DBInstance", "legacy-db", config={"Engine": "mysql"})
+    found = hits("resources-in-unexpected-region")
+
+    assert _ids(found) == {miner["InstanceId"]}
+    assert legacy["InstanceId"] not in _ids(found)
+    assert found[0].evidence["home_regions"] == [REGION]
+
+
 def test_nacl_denying_a_sibling_subnet(aws, collect, hits):
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]

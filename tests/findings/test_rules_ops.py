@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from findings.rules import ACCOUNT_TYPE
@@ -105,7 +107,15 @@ def test_iam_console_users_without_mfa(aws, collect, hits):
 
 
 def test_old_access_keys(make_resource, hits):
-    # moto cannot backdate a key: a stored row with the collector's AgeDays.
+    # moto cannot backdate a key: a stored row with the collector's CreateDate (the age is
+    # computed at evaluation; a stored age would change at every sync).
+    now = dt.datetime.now(tz=dt.UTC)
+
+    def key(key_id: str, status: str = "Active", days: int | None = None, **raw: str) -> dict:
+        if days is not None:
+            raw["CreateDate"] = (now - dt.timedelta(days=days)).isoformat()
+        return {"AccessKeyId": key_id, "Status": status, **raw}
+
     make_resource(
         "AWS::IAM::User",
         "AIDAOLD",
@@ -113,19 +123,26 @@ def test_old_access_keys(make_resource, hits):
         name="deployer",
         config={
             "AccessKeys": [
-                {"AccessKeyId": "AKIAOLD0000000000001", "Status": "Active", "AgeDays": 400},
-                {"AccessKeyId": "AKIAOLD0000000000002", "Status": "Inactive", "AgeDays": 900},
-                {"AccessKeyId": "AKIANEW0000000000003", "Status": "Active", "AgeDays": 10},
-                {
-                    "AccessKeyId": "AKIAOLD0000000000004",
-                    "Status": "Active",
-                    "CreateDate": "2019-01-01T00:00:00+00:00",
-                },
+                key("AKIAOLD0000000000001", days=400),
+                key("AKIAOLD0000000000002", "Inactive", days=900),
+                key("AKIANEW0000000000003", days=10),
+                key("AKIAEDGE000000000005", days=90),
+                key("AKIAOLD0000000000004", CreateDate="2019-01-01T00:00:00Z"),
+                key("AKIANAIVE00000000006", CreateDate="2019-01-01 00:00:00"),
+                key("AKIANODATE0000000007"),
+                key("AKIAOLDAGE0000000008", AgeDays="400"),
             ],
         },
     )
     found = hits("iam-access-key-old")
-    assert {h.detail for h in found} == {"AKIAOLD0000000000001", "AKIAOLD0000000000004"}
+    # Older than 90 days, active; a key with no CreateDate (or only a stale AgeDays from an
+    # older collector) is not judged.
+    assert {h.detail for h in found} == {
+        "AKIAOLD0000000000001",
+        "AKIAOLD0000000000004",
+        "AKIANAIVE00000000006",
+    }
+    assert all("days" not in str(h.evidence) for h in found)  # nothing that changes daily
 
 
 def _run(ec2, name: str, **tags: str) -> str:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from catchup import dispatch
 from inventory import sync as sync_service
 from inventory.models import Account, Sync
 
@@ -34,6 +36,7 @@ class Command(BaseCommand):
             ) from exc
         self.stdout.write(f"Sync #{sync.pk} of {account.name} queued.")
         sync = self._wait(sync, options["timeout"])
+        self._wait_for_follow_up_tasks(options["timeout"])
         self._report(sync)
         if sync.status == Sync.Status.COMPLETE:
             return
@@ -63,6 +66,21 @@ class Command(BaseCommand):
                 raise CommandError(f"Sync #{sync.pk} still {sync.status} after {timeout} s.")
             sync_service.reap_stale(account=sync.account)
             time.sleep(0.5)
+
+    def _wait_for_follow_up_tasks(self, timeout: int) -> None:
+        """Embedded default: let this process's task threads end before it exits.
+
+        The sync's status commits first and the findings are evaluated right after, in
+        the same background thread (catchup.dispatch names it "task-…"). Exiting at the
+        status would kill that daemon thread half-way, and a following `export --kind
+        findings` would miss this sync's findings. With Celery a worker does it instead.
+        """
+        if dispatch.task_mode() != "thread":
+            return
+        deadline = time.monotonic() + timeout
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and thread.name.startswith("task-"):
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _report(self, sync: Sync) -> None:
         for warning in sync.warnings:
