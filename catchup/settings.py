@@ -147,11 +147,37 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Security -------------------------------------------------------------
+# HTTPS=1 says users reach Catchup over TLS: cookies only over https, http
+# redirected, and browsers told (HSTS) never to try http again. Each can be
+# set on its own; `manage.py check --deploy` passes with HTTPS=1,
+# SECURE_HSTS_INCLUDE_SUBDOMAINS=1 and SECURE_HSTS_PRELOAD=1 (tests/security).
+HTTPS = env_bool("HTTPS")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS"))
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+# The CSRF token reaches htmx through the page (base.html hx-headers), never
+# through JavaScript reading the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# docker-compose's health check calls plain http inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+# Off unless asked: both reach beyond this host (every subdomain; browsers'
+# built-in lists) and are slow to undo.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+# Behind a TLS-terminating proxy (BEHIND_PROXY=1), trust its X-Forwarded-Proto,
+# and take the client address for login throttling from its X-Forwarded-For.
+# Only set it when the proxy overwrites those headers: clients can send them too.
+BEHIND_PROXY = env_bool("BEHIND_PROXY")
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CATCHUP_TRUSTED_PROXIES = env_int("CATCHUP_TRUSTED_PROXIES", 1 if BEHIND_PROXY else 0)
+# Login throttling (catchup/throttle.py): failures per username and per client
+# address within the window, after which logins are refused until it ends.
+CATCHUP_LOGIN_MAX_FAILURES = env_int("CATCHUP_LOGIN_MAX_FAILURES", 5)
+CATCHUP_LOGIN_MAX_FAILURES_PER_IP = env_int("CATCHUP_LOGIN_MAX_FAILURES_PER_IP", 20)
+CATCHUP_LOGIN_LOCKOUT_SECONDS = env_int("CATCHUP_LOGIN_LOCKOUT_SECONDS", 900)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -172,6 +198,25 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+
+# --- Cache ------------------------------------------------------------------
+# Login throttling counts failures here, so several web processes must share
+# it: Redis when one is configured (CACHE_URL, else REDIS_URL, else a Redis
+# broker), otherwise the process's memory (the embedded default: one process).
+CACHE_URL = env_str("CACHE_URL") or env_str("REDIS_URL")
+if not CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHE_URL = CELERY_BROKER_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # Keys apart from Celery's when they share a Redis database.
+            "KEY_PREFIX": "catchup",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Without a broker, tasks run in process: a sync runs in a background thread of
 # the web (or management command) process. See catchup/dispatch.py.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

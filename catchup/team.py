@@ -26,6 +26,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_POST
 
 from catchup.roles import Role, require_role, set_role
+from inventory import audit
+from inventory.models import AuditEvent
 
 User = get_user_model()
 
@@ -109,6 +111,14 @@ def team_add(request: HttpRequest) -> HttpResponse:
         user.save()
         set_role(user, Role(data["role"]))
         _log(request.user, user, ADDITION, f"Added as {Role(data['role']).label}.")
+        audit.record(
+            actor=request.user,
+            action=AuditEvent.Action.CREATE,
+            obj=user,
+            object_type="user",
+            before=None,
+            after=audit.user_snapshot(user),
+        )
     if data["send_invite"]:
         send_invite(request, user)
         messages.success(request, f"{user.username} added; an invite went to {user.email}.")
@@ -150,8 +160,17 @@ def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         role = Role(form.cleaned_data["role"])
         with transaction.atomic():
+            before = audit.user_snapshot(user)
             set_role(user, role)
             _log(request.user, user, CHANGE, f"Role set to {role.label}.")
+            audit.record(
+                actor=request.user,
+                action=AuditEvent.Action.UPDATE,
+                obj=user,
+                object_type="user",
+                before=before,
+                after=audit.user_snapshot(user),
+            )
         messages.success(request, f"{user.username} is now {role.label.lower()}.")
     return redirect("team:list")
 
@@ -166,9 +185,18 @@ def team_active(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("team:list")
     active = request.POST.get("active") == "1"
     with transaction.atomic():
+        before = audit.user_snapshot(user)
         user.is_active = active
         user.save(update_fields=["is_active"])
         _log(request.user, user, CHANGE, "Reactivated." if active else "Deactivated.")
+        audit.record(
+            actor=request.user,
+            action=AuditEvent.Action.UPDATE,
+            obj=user,
+            object_type="user",
+            before=before,
+            after=audit.user_snapshot(user),
+        )
     word = "reactivated" if active else "deactivated"
     messages.success(request, f"{user.username} {word}.")
     return redirect("team:list")

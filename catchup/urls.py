@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, reverse_lazy
 
+from catchup import throttle
+
 
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness for docker-compose: the process answers and the database does too."""
@@ -14,7 +16,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Django's login view behind the failed-login throttle (catchup/throttle.py).
+    path("accounts/login/", throttle.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Invites (catchup/team.py) are password-reset links: public, like the login page.
     path(

@@ -46,7 +46,8 @@ def _paginate(request: HttpRequest, queryset: QuerySet) -> Page:
 
 def _safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
+    # A path only: redirect() would take any other text for a view name (and fail).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from typing import Any
 
-from .models import Account, Resource, Sync, SyncTask
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import Account, AuditEvent, Resource, Sync, SyncTask
 
 
 @admin.register(Account)
@@ -32,3 +35,22 @@ class ResourceAdmin(admin.ModelAdmin):
     list_filter = ["account", "type", "region"]
     search_fields = ["resource_id", "name", "arn"]
     readonly_fields = [f.name for f in Resource._meta.fields]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only: history that can be edited proves nothing."""
+
+    list_display = ["at", "actor_label", "action", "object_type", "object_label"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_label", "object_label", "object_id"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -94,7 +94,21 @@ class AwsSession:
 
 
 def base_session(account: Account) -> boto3.Session:
-    """Credentials Catchup itself holds: a named profile or the default chain."""
+    """Credentials Catchup itself holds: stored access keys, a named profile or the default chain.
+
+    Stored keys serve KEYS mode directly and, in ROLE mode, are the source
+    credentials that assume the role.
+    """
+    keys = account.access_keys() if account.has_access_keys else None
+    if keys and account.auth_mode in (account.AuthMode.KEYS, account.AuthMode.ROLE):
+        return _new_session(
+            aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=HOME_REGION
+        )
+    if account.auth_mode == account.AuthMode.KEYS:
+        # Never fall back to the machine's own credentials for a keys account.
+        from botocore.exceptions import NoCredentialsError
+
+        raise NoCredentialsError()
     if account.profile and account.auth_mode in (account.AuthMode.PROFILE, account.AuthMode.ROLE):
         return _new_session(profile_name=account.profile, region_name=HOME_REGION)
     return _new_session(region_name=HOME_REGION)

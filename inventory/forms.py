@@ -11,6 +11,7 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Account names are URL segments beside these fixed paths.
 RESERVED_NAMES = {"new"}
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
 
 
 class AccountForm(forms.ModelForm):
@@ -20,6 +21,22 @@ class AccountForm(forms.ModelForm):
         label="Regions",
         required=False,
         help_text="Comma-separated (ap-northeast-1,us-east-1), or 'all' for every enabled region.",
+    )
+
+    # Stored encrypted (Account.set_access_keys); never rendered back: blank keeps them.
+    access_key_id = forms.CharField(
+        label="Access key ID",
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Access key mode, or the source credentials of an assumed role.",
+    )
+    secret_access_key = forms.CharField(
+        label="Secret access key",
+        required=False,
+        max_length=256,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
     )
 
     class Meta:
@@ -40,6 +57,13 @@ class AccountForm(forms.ModelForm):
         if self.instance.pk and "regions_text" not in self.initial:
             self.initial["regions_text"] = (
                 "all" if self.instance.all_regions else ",".join(self.instance.regions)
+            )
+
+        if self.instance.pk and self.instance.has_access_keys:
+            self.fields[
+                "access_key_id"
+            ].help_text = (
+                f"Stored ({self.instance.access_key_hint}). Leave both blank to keep them."
             )
 
     @staticmethod
@@ -99,7 +123,32 @@ class AccountForm(forms.ModelForm):
                 )
         elif mode == Account.AuthMode.PROFILE and not (data.get("profile") or "").strip():
             self.add_error("profile", "Name the profile to use.")
+        key_id = (data.get("access_key_id") or "").strip()
+        secret = (data.get("secret_access_key") or "").strip()
+        if bool(key_id) != bool(secret):
+            # Half a key pair would silently keep the other half of the old one.
+            self.add_error("secret_access_key", "Enter both the access key ID and the secret.")
+        elif key_id and not ACCESS_KEY_ID.match(key_id):
+            self.add_error("access_key_id", "An access key ID looks like AKIAIOSFODNN7EXAMPLE.")
+        elif mode == Account.AuthMode.KEYS and not key_id and not self.instance.has_access_keys:
+            self.add_error("access_key_id", "Enter the access key ID and its secret.")
         return data
+
+    def apply_credentials(self, account: Account) -> None:
+        """Put the typed key pair (or the stored one, when left blank) on `account`.
+
+        Keys are kept only where they are used: access-key mode, or as the
+        source of an assumed role.
+        """
+        data = self.cleaned_data
+        key_id = (data.get("access_key_id") or "").strip()
+        secret = (data.get("secret_access_key") or "").strip()
+        if account.auth_mode not in (Account.AuthMode.KEYS, Account.AuthMode.ROLE):
+            account.set_access_keys("", "")
+        elif key_id and secret:
+            account.set_access_keys(key_id, secret)
+        elif self.instance.pk and self.instance is not account:
+            account.credentials_encrypted = self.instance.credentials_encrypted
 
     def save(self, commit: bool = True) -> Account:
         account = super().save(commit=False)
@@ -109,6 +158,7 @@ class AccountForm(forms.ModelForm):
         if account.auth_mode != Account.AuthMode.ROLE:
             account.role_arn = ""
             account.external_id = ""
+        self.apply_credentials(account)
         if commit:
             account.save()
         return account

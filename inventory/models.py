@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from catchup import crypto
 
 from .querysets import ResourceQuerySet, SyncQuerySet
 
@@ -18,6 +22,7 @@ class Account(models.Model):
         ROLE = "role", "Assume a role (with ExternalId)"
         PROFILE = "profile", "Named profile"
         DEFAULT = "default", "Default credential chain"
+        KEYS = "keys", "Access key (stored encrypted)"
 
     name = models.SlugField(
         max_length=64, unique=True, help_text="Short name used in the UI and on the command line."
@@ -33,6 +38,10 @@ class Account(models.Model):
         blank=True,
         help_text="Named profile; with a role, the profile whose credentials assume it.",
     )
+    # An access key pair (KEYS mode, or the source credentials of a role), as
+    # one Fernet token of JSON: never plaintext in the database, in dumps or in
+    # forms. Use set_access_keys() / access_keys().
+    credentials_encrypted = models.TextField(blank=True, editable=False)
     # Empty list with all_regions=False means "the session's default region".
     regions = models.JSONField(default=list, blank=True)
     all_regions = models.BooleanField(
@@ -70,7 +79,34 @@ class Account(models.Model):
             return f"role {self.role_arn}"
         if self.auth_mode == self.AuthMode.PROFILE:
             return f"profile {self.profile}"
+        if self.auth_mode == self.AuthMode.KEYS:
+            return f"access key {self.access_key_hint}"
         return "default credential chain"
+
+    def set_access_keys(self, access_key_id: str, secret_access_key: str) -> None:
+        """Store a key pair encrypted (both empty: forget it). Saved by the caller."""
+        if not access_key_id and not secret_access_key:
+            self.credentials_encrypted = ""
+            return
+        payload = json.dumps({"id": access_key_id, "secret": secret_access_key})
+        self.credentials_encrypted = crypto.encrypt(payload)
+
+    def access_keys(self) -> tuple[str, str] | None:
+        """The stored (access key id, secret access key), decrypted; None when none."""
+        if not self.credentials_encrypted:
+            return None
+        data = json.loads(crypto.decrypt(self.credentials_encrypted))
+        return data["id"], data["secret"]
+
+    @property
+    def has_access_keys(self) -> bool:
+        return bool(self.credentials_encrypted)
+
+    @property
+    def access_key_hint(self) -> str:
+        """The key id's last 4 characters, enough to tell keys apart (never the secret)."""
+        keys = self.access_keys() if self.has_access_keys else None
+        return f"…{keys[0][-4:]}" if keys else "(none stored)"
 
     def latest_finished_sync(self) -> Sync | None:
         return self.syncs.finished().order_by("-finished_at").first()
@@ -316,3 +352,41 @@ class ResourceChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.resource}"
+
+
+class AuditEvent(models.Model):
+    """One change a person made to accounts or teammates: who, when, before and after.
+
+    Written in the transaction of the change (inventory/audit.py `record`), so
+    there is never a change without its row nor a row without its change.
+    Findings keep their own history (findings.FindingEvent).
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Changed"
+        DELETE = "delete", "Deleted"
+
+    # Kept when the actor is deleted later: the label says who it was.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=16, choices=Action)
+    object_type = models.CharField(max_length=64)  # "account", "user"
+    object_id = models.CharField(max_length=64)
+    object_label = models.CharField(max_length=255, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            # Admin list and an object's history: newest first per object.
+            models.Index(fields=["object_type", "object_id", "-at"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_label or "system"
+        return f"{who} {self.action} {self.object_type} {self.object_label}"
