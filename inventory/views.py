@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
+from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from catchup.roles import Role, require_role
 
-from . import aws, errors
+from . import audit, aws, errors, overview
+from . import changes as changes_service
+from . import search as search_service
 from . import sync as sync_service
 from .forms import AccountForm
-from .models import Account, Relationship, Resource, ResourceChange, Sync, SyncTask
+from .models import Account, AuditEvent, Relationship, Resource, Sync, SyncTask
 
 # --- Helpers ------------------------------------------------------------------------
 
@@ -73,7 +78,17 @@ def accounts_with_summary() -> QuerySet[Account]:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "inventory/home.html", {"accounts": accounts_with_summary()})
+    """Every account by layer, with sums: a fixed number of aggregate queries."""
+    accounts = list(accounts_with_summary())
+    figures = overview.home_figures(accounts)
+    context = {
+        "accounts": accounts,
+        "figures": figures,
+        "rows": list(zip(accounts, figures.rows, strict=True)),
+        "layers": overview.BANDS,
+        "resource_total": sum(a.resource_total or 0 for a in accounts),
+    }
+    return render(request, "inventory/home.html", context)
 
 
 @require_GET
@@ -129,6 +144,7 @@ def test_connection(form: AccountUIForm) -> dict[str, Any]:
         profile=data.get("profile", "").strip(),
         endpoint_url=data.get("endpoint_url", ""),
     )
+    form.apply_credentials(account)
     try:
         session = aws.session_for(account)
         identity = aws.caller_identity(session)
@@ -164,7 +180,15 @@ def account_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = AccountUIForm(request.POST)
         if form.is_valid():
-            account = form.save()
+            with transaction.atomic():
+                account = form.save()
+                audit.record(
+                    actor=request.user,
+                    action=AuditEvent.Action.CREATE,
+                    obj=account,
+                    before=None,
+                    after=audit.account_snapshot(account),
+                )
             messages.success(request, f"Account {account.name} added. Sync it to read it.")
             return redirect(account)
     else:
@@ -177,14 +201,41 @@ def account_create(request: HttpRequest) -> HttpResponse:
 def account_edit(request: HttpRequest, name: str) -> HttpResponse:
     account = get_object_or_404(Account, name=name)
     if request.method == "POST":
+        before = audit.account_snapshot(account)
         form = AccountUIForm(request.POST, instance=account)
         if form.is_valid():
-            account = form.save()
+            with transaction.atomic():
+                account = form.save()
+                audit.record(
+                    actor=request.user,
+                    action=AuditEvent.Action.UPDATE,
+                    obj=account,
+                    before=before,
+                    after=audit.account_snapshot(account),
+                )
             messages.success(request, f"Account {account.name} saved.")
             return redirect(account)
     else:
         form = AccountUIForm(instance=account)
     return _account_form_page(request, form, account)
+
+
+@require_POST
+@require_role(Role.ADMIN)
+def account_delete(request: HttpRequest, name: str) -> HttpResponse:
+    """Forget an account and everything collected from it (AWS is not touched)."""
+    account = get_object_or_404(Account, name=name)
+    with transaction.atomic():
+        audit.record(
+            actor=request.user,
+            action=AuditEvent.Action.DELETE,
+            obj=account,
+            before=audit.account_snapshot(account),
+            after=None,
+        )
+        account.delete()
+    messages.success(request, f"Account {name} deleted from Catchup.")
+    return redirect("inventory:accounts")
 
 
 @require_POST
@@ -204,18 +255,14 @@ def account_test(request: HttpRequest, name: str | None = None) -> HttpResponse:
 @require_GET
 def account_detail(request: HttpRequest, name: str) -> HttpResponse:
     account = get_object_or_404(Account, name=name)
-    type_counts = list(
-        Resource.objects.for_account(account)
-        .current()
-        .values("type")
-        .annotate(n=Count("pk"))
-        .order_by("type")
-    )
+    figures = overview.account_figures(account)
+    syncs = list(account.syncs.order_by("-created_at", "-pk")[:10])
+    figures.last_sync = syncs[0] if syncs else None
     context = {
         "account": account,
-        "type_counts": type_counts,
-        "resource_total": sum(row["n"] for row in type_counts),
-        "syncs": list(account.syncs.order_by("-created_at", "-pk")[:10]),
+        "figures": figures,
+        "resource_total": sum(band.total for band in figures.band_list[:3]),
+        "syncs": syncs,
         "active_sync": account.syncs.active().first(),
         "last_complete": account.syncs.filter(status=Sync.Status.COMPLETE)
         .order_by("-finished_at")
@@ -312,13 +359,18 @@ def filter_resources(account: Account, params: dict[str, str]) -> QuerySet[Resou
         resources = resources.filter(
             Q(resource_id__icontains=q) | Q(name__icontains=q) | Q(arn__icontains=q)
         )
+    # The overview's links: layer=, attention=, server= (issue 3).
+    resources = overview.filter_resources(account, resources, params)
     return resources.order_by("type", F("name").asc(), "resource_id")
 
 
 @require_GET
 def resource_list(request: HttpRequest, name: str) -> HttpResponse:
     account = get_object_or_404(Account, name=name)
-    params = {k: request.GET.get(k, "") for k in ("type", "region", "tag", "q", "removed")}
+    params = {
+        k: request.GET.get(k, "")
+        for k in ("type", "region", "tag", "q", "removed", *overview.LIST_FILTERS)
+    }
     # One query for both filter menus: every (type, region) pair the account has.
     pairs = list(
         Resource.objects.for_account(account).order_by().values_list("type", "region").distinct()
@@ -330,6 +382,7 @@ def resource_list(request: HttpRequest, name: str) -> HttpResponse:
         "types": sorted({t for t, _ in pairs}),
         "regions": sorted({r for _, r in pairs}),
         "page": paginate(request, filter_resources(account, params)),
+        "overview_filters": overview.describe_filters(params),
     }
     template = "inventory/resource_list.html"
     if is_fragment_request(request):
@@ -353,23 +406,17 @@ def _outgoing(resource: Resource) -> list[dict[str, Any]]:
     return [{"edge": e, "target": found.get((e.target_type, e.target_id))} for e in edges]
 
 
-def _change_rows(changes: list[ResourceChange]) -> list[dict[str, Any]]:
-    """Changes with field-level before/after as display text."""
-    rows = []
-    for change in changes:
-        fields = []
-        if change.kind == ResourceChange.Kind.CHANGED:
-            before, after = change.before or {}, change.after or {}
-            for key in sorted(set(before) | set(after)):
-                fields.append(
-                    {
-                        "name": key,
-                        "before": pretty_json(before.get(key)),
-                        "after": pretty_json(after.get(key)),
-                    }
-                )
-        rows.append({"change": change, "fields": fields})
-    return rows
+RECENT_CHANGES = 5  # on the detail page; the timeline has them all
+
+
+def _diagram_url(account: Account, vpc_id: str | None) -> str:
+    """The topology diagram of the account, focused on a VPC (the diagram may not exist yet)."""
+    try:
+        base = reverse("inventory:diagram", args=[account.name])
+    except NoReverseMatch:
+        base = account.get_absolute_url() + "diagram/"
+    # The VPC id is AWS data: encoded, never pasted into the URL as is.
+    return f"{base}?{urlencode({'vpc': vpc_id})}" if vpc_id else base
 
 
 @require_GET
@@ -377,6 +424,7 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
     resource = get_object_or_404(
         Resource.objects.select_related("account", "first_seen_sync", "last_change_sync"), pk=pk
     )
+    account = resource.account
     incoming = (
         Relationship.objects.filter(
             account_id=resource.account_id,
@@ -386,14 +434,55 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("source")
         .order_by("kind", "source__type", "source__resource_id")
     )
-    changes = list(resource.changes.select_related("sync").order_by("-created_at", "-pk")[:50])
+    history = resource.changes.select_related("sync").order_by("-created_at", "-pk")
+    recent = list(history[: RECENT_CHANGES + 1])  # one more says "there are older ones"
+    outgoing = _outgoing(resource)
+    where = changes_service.topology(resource, outgoing)
+    groups = changes_service.exposure_groups(resource, outgoing)
+    names = changes_service.group_names(account, changes_service.exposure_references(groups))
+    latest = account.latest_finished_sync()
+    latest_url = request.build_absolute_uri(latest.get_absolute_url()) if latest else ""
     context = {
-        "account": resource.account,
+        "account": account,
         "resource": resource,
         "tags": sorted(resource.tags.items()),
         "config_json": pretty_json(resource.config),
-        "outgoing": _outgoing(resource),
+        "outgoing": outgoing,
         "incoming": list(incoming),
-        "changes": _change_rows(changes),
+        "topology": where,
+        "diagram_url": _diagram_url(account, where["vpc"]["id"] if where["vpc"] else None),
+        "exposure": changes_service.exposure(groups, names),
+        "support_text": changes_service.support_text(resource, latest, latest_url),
+        "changes": [
+            {"change": c, "fields": changes_service.change_fields(c) if c.kind == "changed" else []}
+            for c in recent[:RECENT_CHANGES]
+        ],
+        "more_changes": len(recent) > RECENT_CHANGES,
     }
     return render(request, "inventory/resource_detail.html", context)
+
+
+# --- Search across accounts ------------------------------------------------------------
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """Every account's resources by id, name, ARN, tag, IP or configuration text.
+
+    All filters live in the query string, so a search bookmarks; four queries
+    whatever the data (filter menus, count, page).
+    """
+    query = search_service.Query.from_params(request.GET)
+    pairs = list(Resource.objects.current().order_by().values_list("type", "region").distinct())
+    context = {
+        "query": query,
+        "accounts": list(Account.objects.order_by("name").values_list("name", flat=True)),
+        "layers": overview.BANDS,
+        "types": sorted({t for t, _ in pairs}),
+        "regions": sorted({r for _, r in pairs}),
+        "page": None if query.is_empty else paginate(request, search_service.search(query)),
+    }
+    template = "inventory/search.html"
+    if is_fragment_request(request):
+        template += "#results"
+    return render(request, template, context)

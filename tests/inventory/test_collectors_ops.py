@@ -37,6 +37,7 @@ def _parse(value: Any) -> dt.datetime:
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
+
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 LAMBDA_TRUST = {
