@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from inventory.collectors import COLLECTORS
@@ -156,16 +157,18 @@ def evaluate_sync(sync: Sync) -> EvalStats:
             finding.stored_resource_id = hit.resource.pk
             if finding.status == Finding.Status.RESOLVED:
                 stats.regressed += 1
+                back_to = _status_on_return(finding, now)
                 events.append(
                     FindingEvent(
                         finding=finding,
                         kind=FindingEvent.Kind.REGRESSED,
                         sync=sync,
                         before={"status": finding.status},
-                        after={"status": Finding.Status.OPEN, "regressed": True},
+                        after={"status": back_to, "regressed": True},
                     )
                 )
-                finding.status = Finding.Status.OPEN
+                finding.status = back_to
+                finding.resolved_from = ""
                 finding.regressed = True
                 finding.resolved_sync = None
                 finding.resolved_at = None
@@ -208,18 +211,33 @@ def evaluate_sync(sync: Sync) -> EvalStats:
         Finding.objects.bulk_update(
             rewritten,
             ["title", "evidence", "stored_resource", "status", "regressed", "resolved_sync",
-             "resolved_at", "updated_at"],
+             "resolved_at", "resolved_from", "updated_at"],
             batch_size=200,
         )  # fmt: skip
         for chunk in _chunks(resolved):
+            # resolved_from takes the status before this UPDATE (SQL reads old values).
             Finding.objects.filter(pk__in=chunk).update(
-                status=Finding.Status.RESOLVED, resolved_sync=sync, resolved_at=now, updated_at=now
+                resolved_from=F("status"),
+                status=Finding.Status.RESOLVED,
+                resolved_sync=sync,
+                resolved_at=now,
+                updated_at=now,
             )
         FindingEvent.objects.bulk_create(events, batch_size=CHUNK)
     from .actions import reopen_expired
 
     stats.reopened_expired = reopen_expired()
     return stats
+
+
+def _status_on_return(finding: Finding, now: datetime) -> str:
+    """A resolved finding whose condition is back: open again, unless a person had
+    accepted it (or called it a false positive) and that decision has not expired."""
+    if finding.resolved_from in Finding.SUPPRESSED and (
+        finding.expires_at is None or finding.expires_at > now
+    ):
+        return finding.resolved_from
+    return Finding.Status.OPEN
 
 
 def _chunks(items: list[int]) -> list[list[int]]:

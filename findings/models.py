@@ -138,6 +138,9 @@ class Finding(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The status a finding had when a sync resolved it: a risk someone accepted
+    # (or a false positive) is still their decision if the condition comes back.
+    resolved_from = models.CharField(max_length=16, choices=Status, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = FindingQuerySet.as_manager()

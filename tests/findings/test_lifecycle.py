@@ -187,3 +187,39 @@ def _all_done() -> dict:
     from inventory.collectors import COLLECTORS
 
     return {(c.key, "global" if c.global_ else REGION): "done" for c in COLLECTORS.values()}
+
+
+def test_an_accepted_risk_that_resolves_and_comes_back_is_still_accepted(
+    open_ssh, make_sync, make_user
+):
+    group, finding = open_ssh
+    actions.accept_risk(finding, by=make_user("lead"), reason="Vendor bastion, agreed with CISO")
+    _fix(group)
+    evaluate_sync(make_sync())
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.RESOLVED
+
+    group.config = {"Rules": [SSH_WORLD]}  # the group was re-created as it was
+    group.save()
+    evaluate_sync(make_sync())
+
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.ACCEPTED
+    assert finding.regressed is True
+    assert finding.reason == "Vendor bastion, agreed with CISO"
+    assert finding.events.last().kind == FindingEvent.Kind.REGRESSED
+
+
+def test_an_expired_acceptance_comes_back_open(open_ssh, make_sync, make_user):
+    group, finding = open_ssh
+    expiry = timezone.now() + dt.timedelta(days=1)
+    actions.accept_risk(finding, by=make_user("lead"), reason="Until tomorrow", expires_at=expiry)
+    _fix(group)
+    evaluate_sync(make_sync())
+    Finding.objects.filter(pk=finding.pk).update(expires_at=timezone.now() - dt.timedelta(hours=1))
+    group.config = {"Rules": [SSH_WORLD]}
+    group.save()
+    evaluate_sync(make_sync())
+
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.OPEN
