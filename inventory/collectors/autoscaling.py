@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Record, tag_dict
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
+from .base import Record, paginate, tag_dict
 
 
 def collect_auto_scaling_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("autoscaling", region_name=region)
-    for group in _paginate(client, "describe_auto_scaling_groups", "AutoScalingGroups"):
+    for group in paginate(client, "describe_auto_scaling_groups", "AutoScalingGroups"):
         name = group["AutoScalingGroupName"]
         # Group tags carry PropagateAtLaunch etc.; the dict keeps key and value only.
         tags = tag_dict(group.get("Tags"))

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item under `key` across the pages of a paginated list/describe call."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
 def jsonable(value: Any) -> Any:
     """AWS responses hold datetimes and bytes; make them JSON."""
     if isinstance(value, dict):

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Record, tag_dict
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
+from .base import Record, paginate, tag_dict
 
 
 def _ec2(session: Any, region: str) -> Any:
@@ -25,7 +20,7 @@ def _arn(region: str, owner: str | None, kind: str, ident: str) -> str:
 
 def collect_vpcs(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for vpc in _paginate(ec2, "describe_vpcs", "Vpcs"):
+    for vpc in paginate(ec2, "describe_vpcs", "Vpcs"):
         tags = tag_dict(vpc.get("Tags"))
         yield Record(
             type="AWS::EC2::VPC",
@@ -40,7 +35,7 @@ def collect_vpcs(session: Any, region: str) -> Iterator[Record]:
 
 def collect_subnets(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for subnet in _paginate(ec2, "describe_subnets", "Subnets"):
+    for subnet in paginate(ec2, "describe_subnets", "Subnets"):
         tags = tag_dict(subnet.get("Tags"))
         record = Record(
             type="AWS::EC2::Subnet",
@@ -109,7 +104,7 @@ def normalize_permissions(
 
 def collect_security_groups(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for sg in _paginate(ec2, "describe_security_groups", "SecurityGroups"):
+    for sg in paginate(ec2, "describe_security_groups", "SecurityGroups"):
         tags = tag_dict(sg.get("Tags"))
         rules = normalize_permissions(sg.get("IpPermissions", []), "ingress")
         rules += normalize_permissions(sg.get("IpPermissionsEgress", []), "egress")
@@ -134,7 +129,7 @@ def collect_security_groups(session: Any, region: str) -> Iterator[Record]:
 
 def collect_instances(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for reservation in _paginate(ec2, "describe_instances", "Reservations"):
+    for reservation in paginate(ec2, "describe_instances", "Reservations"):
         for instance in reservation.get("Instances", []):
             if instance.get("State", {}).get("Name") == "terminated":
                 continue  # gone for good; AWS lists them for about an hour
@@ -241,7 +236,7 @@ def normalize_routes(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def collect_route_tables(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for table in _paginate(ec2, "describe_route_tables", "RouteTables"):
+    for table in paginate(ec2, "describe_route_tables", "RouteTables"):
         tags = tag_dict(table.get("Tags"))
         rtb = table["RouteTableId"]
         routes = normalize_routes(table.get("Routes") or [])
@@ -275,7 +270,7 @@ def collect_route_tables(session: Any, region: str) -> Iterator[Record]:
 
 def collect_internet_gateways(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for igw in _paginate(ec2, "describe_internet_gateways", "InternetGateways"):
+    for igw in paginate(ec2, "describe_internet_gateways", "InternetGateways"):
         tags = tag_dict(igw.get("Tags"))
         ident = igw["InternetGatewayId"]
         record = Record(
@@ -294,7 +289,7 @@ def collect_internet_gateways(session: Any, region: str) -> Iterator[Record]:
 
 def collect_nat_gateways(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for nat in _paginate(ec2, "describe_nat_gateways", "NatGateways"):
+    for nat in paginate(ec2, "describe_nat_gateways", "NatGateways"):
         if nat.get("State") == "deleted":
             continue  # gone; AWS lists deleted NAT gateways for about an hour
         tags = tag_dict(nat.get("Tags"))
@@ -344,7 +339,7 @@ def collect_addresses(session: Any, region: str) -> Iterator[Record]:
 
 def collect_vpc_endpoints(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for endpoint in _paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints"):
+    for endpoint in paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints"):
         if str(endpoint.get("State", "")).lower() in ("deleted", "deleting"):
             continue
         tags = tag_dict(endpoint.get("Tags"))
@@ -372,7 +367,7 @@ def collect_vpc_endpoints(session: Any, region: str) -> Iterator[Record]:
 
 def collect_flow_logs(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for flow_log in _paginate(ec2, "describe_flow_logs", "FlowLogs"):
+    for flow_log in paginate(ec2, "describe_flow_logs", "FlowLogs"):
         tags = tag_dict(flow_log.get("Tags"))
         covered = flow_log.get("ResourceId")
         record = Record(
@@ -417,7 +412,7 @@ def collect_vpc_peering(session: Any, region: str) -> Iterator[Record]:
     that is not in the inventory, which is what it is.
     """
     ec2 = _ec2(session, region)
-    for pcx in _paginate(ec2, "describe_vpc_peering_connections", "VpcPeeringConnections"):
+    for pcx in paginate(ec2, "describe_vpc_peering_connections", "VpcPeeringConnections"):
         status = (pcx.get("Status") or {}).get("Code", "")
         if status in _PEERING_GONE:
             continue
@@ -543,7 +538,7 @@ def collect_vpn_connections(session: Any, region: str) -> Iterator[Record]:
 
 def collect_transit_gateways(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for tgw in _paginate(ec2, "describe_transit_gateways", "TransitGateways"):
+    for tgw in paginate(ec2, "describe_transit_gateways", "TransitGateways"):
         if tgw.get("State") in ("deleted", "deleting"):
             continue
         tags = tag_dict(tgw.get("Tags"))
@@ -573,7 +568,7 @@ _ATTACHMENT_TYPES = {
 
 def collect_transit_gateway_attachments(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    pages = _paginate(ec2, "describe_transit_gateway_attachments", "TransitGatewayAttachments")
+    pages = paginate(ec2, "describe_transit_gateway_attachments", "TransitGatewayAttachments")
     for attachment in pages:
         if attachment.get("State") in ("deleted", "deleting", "rejected", "failed"):
             continue
@@ -647,7 +642,7 @@ def normalize_acl_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 def collect_network_acls(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for acl in _paginate(ec2, "describe_network_acls", "NetworkAcls"):
+    for acl in paginate(ec2, "describe_network_acls", "NetworkAcls"):
         tags = tag_dict(acl.get("Tags"))
         ident = acl["NetworkAclId"]
         record = Record(
@@ -673,7 +668,7 @@ def collect_prefix_lists(session: Any, region: str) -> Iterator[Record]:
     skipped: they describe AWS, not the estate, and their entries are AWS's own ranges.
     """
     ec2 = _ec2(session, region)
-    for prefix_list in _paginate(ec2, "describe_managed_prefix_lists", "PrefixLists"):
+    for prefix_list in paginate(ec2, "describe_managed_prefix_lists", "PrefixLists"):
         if prefix_list.get("OwnerId") == "AWS":
             continue
         if str(prefix_list.get("State", "")).startswith("delete"):
@@ -681,9 +676,7 @@ def collect_prefix_lists(session: Any, region: str) -> Iterator[Record]:
         ident = prefix_list["PrefixListId"]
         entries = [
             {"Cidr": e.get("Cidr", ""), "Description": e.get("Description", "")}
-            for e in _paginate(
-                ec2, "get_managed_prefix_list_entries", "Entries", PrefixListId=ident
-            )
+            for e in paginate(ec2, "get_managed_prefix_list_entries", "Entries", PrefixListId=ident)
         ]
         tags = tag_dict(prefix_list.get("Tags"))
         yield Record(
@@ -703,7 +696,7 @@ def collect_prefix_lists(session: Any, region: str) -> Iterator[Record]:
 
 def collect_volumes(session: Any, region: str) -> Iterator[Record]:
     ec2 = _ec2(session, region)
-    for volume in _paginate(ec2, "describe_volumes", "Volumes"):
+    for volume in paginate(ec2, "describe_volumes", "Volumes"):
         if volume.get("State") == "deleted":
             continue
         tags = tag_dict(volume.get("Tags"))

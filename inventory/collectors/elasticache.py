@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .base import Record, tag_dict
+from .base import Record, paginate, tag_dict
 
 # The cluster or group changed state or went away between the listing and the
 # tag lookup: its tags are unknown this time, the resource is still listed.
@@ -22,11 +22,6 @@ TAGS_GONE_CODES = {
     "InvalidCacheClusterState",
     "InvalidReplicationGroupState",
 }
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def _tags(client: Any, arn: str) -> dict[str, str]:
@@ -42,7 +37,7 @@ def _tags(client: Any, arn: str) -> dict[str, str]:
 
 def collect_cache_clusters(session: Any, region: str) -> Iterator[Record]:
     client = session.client("elasticache", region_name=region)
-    for cluster in _paginate(
+    for cluster in paginate(
         client, "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
     ):
         cluster_id = cluster["CacheClusterId"]
@@ -78,7 +73,7 @@ def collect_cache_clusters(session: Any, region: str) -> Iterator[Record]:
 
 def collect_replication_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("elasticache", region_name=region)
-    for group in _paginate(client, "describe_replication_groups", "ReplicationGroups"):
+    for group in paginate(client, "describe_replication_groups", "ReplicationGroups"):
         group_id = group["ReplicationGroupId"]
         arn = group.get("ARN", "")
         record = Record(

@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Record, tag_dict
+from .base import Record, paginate, tag_dict
 
 # DescribeTags accepts at most 20 load balancer names per call.
 TAG_BATCH = 20
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def _tags(client: Any, names: list[str]) -> dict[str, dict[str, str]]:
@@ -27,7 +22,7 @@ def _tags(client: Any, names: list[str]) -> dict[str, dict[str, str]]:
 
 def collect_load_balancers(session: Any, region: str) -> Iterator[Record]:
     client = session.client("elb", region_name=region)
-    balancers = list(_paginate(client, "describe_load_balancers", "LoadBalancerDescriptions"))
+    balancers = list(paginate(client, "describe_load_balancers", "LoadBalancerDescriptions"))
     tags = _tags(client, [lb["LoadBalancerName"] for lb in balancers])
     for lb in balancers:
         name = lb["LoadBalancerName"]

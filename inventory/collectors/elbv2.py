@@ -11,18 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Record, tag_dict
+from .base import Record, paginate, tag_dict
 
 # DescribeTags accepts at most 20 ARNs per call.
 TAG_BATCH = 20
 
 LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
 TARGET_GROUP = "AWS::ElasticLoadBalancingV2::TargetGroup"
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def _tags(client: Any, arns: list[str]) -> dict[str, dict[str, str]]:
@@ -36,14 +31,14 @@ def _tags(client: Any, arns: list[str]) -> dict[str, dict[str, str]]:
 
 def collect_load_balancers(session: Any, region: str) -> Iterator[Record]:
     client = session.client("elbv2", region_name=region)
-    balancers = list(_paginate(client, "describe_load_balancers", "LoadBalancers"))
+    balancers = list(paginate(client, "describe_load_balancers", "LoadBalancers"))
     if not balancers:
         return
     tags = _tags(client, [lb["LoadBalancerArn"] for lb in balancers])
     # One listing of the region's target groups says which belong to which
     # load balancer, instead of one call per load balancer.
     groups_of: dict[str, list[str]] = {}
-    for group in _paginate(client, "describe_target_groups", "TargetGroups"):
+    for group in paginate(client, "describe_target_groups", "TargetGroups"):
         for lb_arn in group.get("LoadBalancerArns", []):
             groups_of.setdefault(lb_arn, []).append(group["TargetGroupArn"])
     for lb in balancers:
@@ -54,7 +49,7 @@ def collect_load_balancers(session: Any, region: str) -> Iterator[Record]:
                 "Attributes", []
             )
         }
-        listeners = list(_paginate(client, "describe_listeners", "Listeners", LoadBalancerArn=arn))
+        listeners = list(paginate(client, "describe_listeners", "Listeners", LoadBalancerArn=arn))
         record = Record(
             type=LOAD_BALANCER,
             id=arn,
@@ -82,7 +77,7 @@ def _lambda_name(arn: str) -> str:
 
 def collect_target_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("elbv2", region_name=region)
-    groups = list(_paginate(client, "describe_target_groups", "TargetGroups"))
+    groups = list(paginate(client, "describe_target_groups", "TargetGroups"))
     if not groups:
         return
     tags = _tags(client, [g["TargetGroupArn"] for g in groups])

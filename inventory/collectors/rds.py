@@ -11,12 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Record, tag_dict
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
+from .base import Record, paginate, tag_dict
 
 
 def _tags(client: Any, arn: str) -> dict[str, str]:
@@ -34,7 +29,7 @@ def _user_parameters(parameters: Iterator[dict[str, Any]]) -> list[dict[str, Any
 
 def collect_db_instances(session: Any, region: str) -> Iterator[Record]:
     client = session.client("rds", region_name=region)
-    for db in _paginate(client, "describe_db_instances", "DBInstances"):
+    for db in paginate(client, "describe_db_instances", "DBInstances"):
         db_id = db["DBInstanceIdentifier"]
         tags = tag_dict(db.get("TagList"))
         record = Record(
@@ -70,7 +65,7 @@ def collect_db_instances(session: Any, region: str) -> Iterator[Record]:
 
 def collect_db_clusters(session: Any, region: str) -> Iterator[Record]:
     client = session.client("rds", region_name=region)
-    for cluster in _paginate(client, "describe_db_clusters", "DBClusters"):
+    for cluster in paginate(client, "describe_db_clusters", "DBClusters"):
         cluster_id = cluster["DBClusterIdentifier"]
         record = Record(
             type="AWS::RDS::DBCluster",
@@ -99,7 +94,7 @@ def collect_db_clusters(session: Any, region: str) -> Iterator[Record]:
 
 def collect_db_parameter_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("rds", region_name=region)
-    for group in _paginate(client, "describe_db_parameter_groups", "DBParameterGroups"):
+    for group in paginate(client, "describe_db_parameter_groups", "DBParameterGroups"):
         name = group["DBParameterGroupName"]
         arn = group.get("DBParameterGroupArn", "")
         # AWS's default groups cannot be modified: no user parameters to ask for.
@@ -107,7 +102,7 @@ def collect_db_parameter_groups(session: Any, region: str) -> Iterator[Record]:
             []
             if name.startswith("default.")
             else _user_parameters(
-                _paginate(
+                paginate(
                     client,
                     "describe_db_parameters",
                     "Parameters",
@@ -129,7 +124,7 @@ def collect_db_parameter_groups(session: Any, region: str) -> Iterator[Record]:
 
 def collect_db_cluster_parameter_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("rds", region_name=region)
-    for group in _paginate(
+    for group in paginate(
         client, "describe_db_cluster_parameter_groups", "DBClusterParameterGroups"
     ):
         name = group["DBClusterParameterGroupName"]
@@ -138,7 +133,7 @@ def collect_db_cluster_parameter_groups(session: Any, region: str) -> Iterator[R
             []
             if name.startswith("default.")
             else _user_parameters(
-                _paginate(
+                paginate(
                     client,
                     "describe_db_cluster_parameters",
                     "Parameters",
@@ -160,7 +155,7 @@ def collect_db_cluster_parameter_groups(session: Any, region: str) -> Iterator[R
 
 def collect_db_subnet_groups(session: Any, region: str) -> Iterator[Record]:
     client = session.client("rds", region_name=region)
-    for group in _paginate(client, "describe_db_subnet_groups", "DBSubnetGroups"):
+    for group in paginate(client, "describe_db_subnet_groups", "DBSubnetGroups"):
         name = group["DBSubnetGroupName"]
         arn = group.get("DBSubnetGroupArn", "")
         record = Record(
