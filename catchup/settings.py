@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "inventory",
+    # Before findings: its sync receiver classifies the addresses the rules then read.
+    "ips",
     "findings",
 ]
 
@@ -234,6 +236,10 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # than the time limit so a slow task is not delivered twice while it runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 120}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When Redis goes away mid-sync the worker keeps running the unit it holds (its claim and
+# heartbeat live in the database) and reconnects; units whose messages Redis lost are
+# failed by the stale-sync reaper (tests/inventory/test_worker_faults.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {

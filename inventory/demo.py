@@ -41,6 +41,11 @@ UNEXPLAINED_IP = "203.0.113.45/32"  # no description at all
 OLD_OFFICE_CIDR = "198.51.100.0/24"  # described "old office?"
 FLUENTD_SOURCE_IP = "192.0.2.10/32"  # port 24224: somebody's fluentd aggregator
 ONPREM_CIDR = "192.168.0.0/16"  # the data centre behind honban-dc-vpn
+# The "maintenance" prefix list batch-sg allows SSH from: a vendor and an office range.
+VENDOR_CIDR = "192.0.2.64/27"  # the outsourcing vendor's jump hosts
+OFFICE_V6_CIDR = "2001:db8:1234::/48"  # head office, IPv6
+MONITORING_IP = "13.112.10.20/32"  # inside AWS's ranges: somebody's EC2 (a monitoring SaaS?)
+REPORTS_IP = "198.51.100.77/32"  # the only address the reports bucket lets read
 
 
 def tags(name: str, **extra: str) -> list[dict[str, str]]:
@@ -327,11 +332,25 @@ def _security_groups(client: _Clients, ids: dict[str, Any]) -> None:
         # MySQL open to the world, "for the data migration in 2016".
         tcp(3306, IpRanges=[{"CidrIp": "0.0.0.0/0", "Description": "migration 2016"}]),
     )
+    maintenance = ec2.create_managed_prefix_list(
+        PrefixListName="maintenance-sources",
+        AddressFamily="IPv4",
+        MaxEntries=10,
+        Entries=[{"Cidr": VENDOR_CIDR, "Description": "vendor"}],
+    )["PrefixList"]["PrefixListId"]
     allow(
         batch,
-        tcp(22, IpRanges=[{"CidrIp": OLD_OFFICE_CIDR, "Description": "old office?"}]),
+        tcp(
+            22,
+            IpRanges=[{"CidrIp": OLD_OFFICE_CIDR, "Description": "old office?"}],
+            Ipv6Ranges=[{"CidrIpv6": OFFICE_V6_CIDR, "Description": "HQ v6"}],
+            PrefixListIds=[{"PrefixListId": maintenance}],
+        ),
     )
+    # An agent port opened to one address in AWS's ranges: EC2, but whose?
+    allow(app, tcp(10050, IpRanges=[{"CidrIp": MONITORING_IP}]))
     allow(cache, tcp(6379, UserIdGroupPairs=[{"GroupId": app}, {"GroupId": batch}]))
+    ids["prefix_list"] = maintenance
     ids["security_groups"] = {
         "alb": alb,
         "web": web,
@@ -562,10 +581,31 @@ def _storage(client: _Clients, ids: dict[str, Any]) -> None:
         },
     )
     s3.put_bucket_tagging(Bucket=assets, Tagging={"TagSet": tags(assets, Env="prod")})
+    # Monthly reports: readable only from one address (seed 000: whose?).
+    reports = "legacy-demo-honban-reports"
+    s3.create_bucket(Bucket=reports, CreateBucketConfiguration={"LocationConstraint": HOME_REGION})
+    s3.put_bucket_policy(
+        Bucket=reports,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReportsFromOneAddress",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{reports}/*",
+                        "Condition": {"NotIpAddress": {"aws:SourceIp": [REPORTS_IP]}},
+                    }
+                ],
+            }
+        ),
+    )
     # The old tools bucket someone made in Virginia (us-east-1 takes no constraint).
     old = "legacy-demo-old-tools-us"
     client("s3", GLOBAL_REGION).create_bucket(Bucket=old)
-    ids["buckets"] = {"public": assets, "logs": logs, "other_region": old}
+    ids["buckets"] = {"public": assets, "logs": logs, "other_region": old, "reports": reports}
 
 
 # --- Layer 3: the ops path ------------------------------------------------------------

@@ -28,6 +28,9 @@ def resources(account: Account) -> list[dict[str, Any]]:
 
 
 EXPORTERS: dict[str, Callable[[Account], list[dict[str, Any]]]] = {"resources": resources}
+# For kinds whose JSON rows nest lists (unknown-ips' references): the flat rows a
+# spreadsheet wants instead, one per nested item. Other kinds are written as they are.
+CSV_ROWS: dict[str, Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {}
 
 
 def neutralize(value: str) -> str:

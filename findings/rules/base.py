@@ -148,9 +148,9 @@ class AccountState:
 
     @cached_property
     def networks(self) -> Any:
-        from findings.rules.ipclass import KnownNetworks
+        from findings.rules.ipclass import AccountNetworks
 
-        return self._networks if self._networks is not None else KnownNetworks.load()
+        return self._networks if self._networks is not None else AccountNetworks.load(self.account)
 
 
 def cfg(res: Res, *path: str, default: Any = None) -> Any:

@@ -149,8 +149,9 @@ def sg_db_port_open_to_world(state: AccountState) -> Iterator[Hit]:
 
 
 def unexplained(state: AccountState, cidr: str | None) -> bool:
-    """The one seam issue 4 replaces with the full classification (and annotations)."""
-    return state.networks.classify(cidr) == "unknown"
+    """Nobody has explained it: not ours, not a known network, not annotated. An address in
+    AWS's ranges is somebody's EC2 instance: still unexplained until someone says whose."""
+    return state.networks.classify(cidr) in ("unknown", "aws")
 
 
 @rule(
@@ -166,7 +167,7 @@ def unexplained(state: AccountState, cidr: str | None) -> bool:
     types=(SG, VPC, SUBNET, EIP),
 )
 def sg_rule_unexplained_source(state: AccountState) -> Iterator[Hit]:
-    """Ingress from a CIDR outside every synced VPC/subnet/EIP, with an empty description."""
+    """Ingress from an address the unknown-IP queue holds unexplained, with no description."""
     for sg, r in ingress_rules(state):
         cidr = r.get("cidr")
         if not cidr or (r.get("description") or "").strip():

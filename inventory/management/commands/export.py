@@ -23,6 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"No account named {options['name']!r}.")
         rows = exports.EXPORTERS[options["kind"]](account)
         if options["format"] == "csv":
-            self.stdout.write(exports.to_csv(rows), ending="")
+            flatten = exports.CSV_ROWS.get(options["kind"])
+            self.stdout.write(exports.to_csv(flatten(rows) if flatten else rows), ending="")
         else:
             self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
