@@ -7,8 +7,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
 # URL prefixes anyone may reach: the login page itself, the set-password links
-# of invites, static files and the health check used by docker-compose.
-PUBLIC_PREFIXES = ("/accounts/login/", "/accounts/reset/", "/static/", "/healthz")
+# of invites, static files, the health check used by docker-compose, and question
+# links for people without an account (ips/links.py: the signed token is checked there).
+PUBLIC_PREFIXES = ("/accounts/login/", "/accounts/reset/", "/static/", "/healthz", "/ask/")
 
 
 class LoginRequiredMiddleware:

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, reverse_lazy
 
 from catchup import throttle
+from ips import link_views as ips_link_views
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -37,5 +38,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("findings/", include("findings.urls")),
+    path("ips/", include("ips.urls")),
+    # A question link for someone without an account (issue 4): public, like the login
+    # page; the signed token is all it opens (ips/links.py).
+    path("ask/<str:token>/", ips_link_views.link_answer_public, name="question-link"),
     path("", include("inventory.urls")),
 ]

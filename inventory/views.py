@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from catchup.roles import Role, require_role
+from ips.models import Classification, ObservedCidr
 
 from . import audit, aws, errors, overview
 from . import changes as changes_service
@@ -267,6 +268,10 @@ def account_detail(request: HttpRequest, name: str) -> HttpResponse:
         "last_complete": account.syncs.filter(status=Sync.Status.COMPLETE)
         .order_by("-finished_at")
         .first(),
+        # The account's addresses nobody has explained yet (issue 4): one count query.
+        "unknown_ips": ObservedCidr.objects.filter(
+            account=account, classification=Classification.UNKNOWN
+        ).count(),
     }
     return render(request, "inventory/account_detail.html", context)
 

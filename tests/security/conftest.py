@@ -29,9 +29,11 @@ from catchup.roles import Role, set_role
 REGION = "ap-northeast-1"
 PASSWORD = "pw-security-12345"
 # Paths anyone may open: catchup/middleware.py PUBLIC_PREFIXES, and the admin's login.
-PUBLIC = ("/accounts/login/", "/accounts/reset/", "/static/", "/healthz", "/admin/login/")
+PUBLIC = ("/accounts/login/", "/accounts/reset/", "/static/", "/healthz", "/ask/", "/admin/login/")
 # At most this many argument combinations per pattern are tried.
 MAX_VARIANTS = 40
+UNKNOWN_IP = "203.0.113.45/32"
+ANSWERED_IP = "198.51.100.0/24"
 PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>|\(\?P<(?P<rname>\w+)>[^)]*\)")
 
 
@@ -89,12 +91,18 @@ def _candidates(param: str) -> list[str]:
         per_model = [
             list(model.objects.order_by("pk").values_list("pk", flat=True)[:200])
             for model in apps.get_models()
-            if model._meta.app_label in ("inventory", "findings", "auth")
+            if model._meta.app_label in ("inventory", "findings", "ips", "auth")
         ]
         pks: list[str] = []
         for row in itertools.zip_longest(*per_model):
             pks.extend(str(pk) for pk in row if pk is not None and str(pk) not in pks)
         return pks or ["1"]
+    if param == "cidr":
+        from ips.models import Annotation, ObservedCidr
+
+        cidrs = list(ObservedCidr.objects.order_by("pk").values_list("cidr", flat=True)[:20])
+        cidrs += list(Annotation.objects.order_by("pk").values_list("cidr", flat=True)[:20])
+        return list(dict.fromkeys(cidrs)) or ["203.0.113.45/32"]
     if param == "app_label":
         return [config.label for config in apps.get_app_configs()]
     if param == "content_type_id":
@@ -135,7 +143,8 @@ def pages(client: Client, limit: int = MAX_VARIANTS, admin_limit: int = 2) -> li
             continue
         for url in urls_for(pattern, admin_limit if pattern.is_admin else limit):
             response = client.get(url)
-            if response.status_code == 200:
+            # Pages only: a download (a CSV attachment) is no page for a browser to open.
+            if response.status_code == 200 and not response.has_header("Content-Disposition"):
                 out.append(url)
     return out
 
@@ -200,7 +209,10 @@ def build_small_estate(aws: Any) -> dict[str, str]:
                 "IpProtocol": "tcp",
                 "FromPort": 22,
                 "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh"}],
+                "IpRanges": [
+                    {"CidrIp": "0.0.0.0/0", "Description": "ssh"},
+                    {"CidrIp": UNKNOWN_IP},  # an address nobody explained (issue 4's queue)
+                ],
             }
         ],
     )
@@ -225,11 +237,17 @@ def estate(
     from findings.models import Finding
 
     assert Finding.objects.exists()
+    from ips import actions as ip_actions
+
+    admin = make_user("estate-admin", Role.ADMIN)
+    # Something people know about addresses, for the sweeps to find and try to change.
+    ip_actions.answer(ip_actions.Target(ANSWERED_IP), owner="old office", actor=admin)
+    ip_actions.ask([ip_actions.Target(UNKNOWN_IP, account)], "network team", actor=admin)
     return {
         "account": account,
         "sync": sync,
         "ids": ids,
-        "admin": make_user("estate-admin", Role.ADMIN),
+        "admin": admin,
         "editor": make_user("estate-editor", Role.EDITOR),
         "viewer": make_user("estate-viewer", Role.VIEWER),
     }
