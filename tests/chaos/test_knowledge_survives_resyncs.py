@@ -1,4 +1,6 @@
-"""Human knowledge survives 50 randomized re-syncs, partial ones included."""
+"""Human knowledge survives 50 randomized re-syncs, partial ones included: triage of
+findings, and owners' answers on the addresses of security groups that are deleted and
+recreated with new ids but the same CIDRs."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from catchup.roles import Role, set_role
 from findings import actions
 from findings.models import Comment, Finding, FindingEvent
 from inventory.models import Resource, ResourceChange, Sync
+from ips import actions as ip_actions
+from ips.models import Annotation, AnnotationEvent, IpReference, ObservedCidr
 from tests.support.faults import FaultInjector, fast_retries
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db]
@@ -42,6 +46,34 @@ def _human() -> tuple[list[dict], list[dict]]:
     events = list(FindingEvent.objects.filter(actor__isnull=False).order_by("pk").values())
     comments = list(Comment.objects.order_by("pk").values())
     return events, comments
+
+
+def _ip_knowledge() -> tuple[list[dict], list[dict]]:
+    annotations = list(Annotation.objects.order_by("pk").values())
+    events = list(AnnotationEvent.objects.order_by("pk").values())
+    return annotations, events
+
+
+# Churned groups whose address an owner explained; churn-0's stays unexplained.
+ANSWERED = {name: cidr for name, cidr in CHURN.items() if name != "churn-0"}
+
+
+def _answers_apply(account, churn: dict[str, str], answers: dict[str, int]) -> int:
+    """Every present answered CIDR shows as annotated by its one annotation; how many."""
+    present = [CHURN[name] for name in ANSWERED if name in churn]
+    rows = dict(
+        ObservedCidr.objects.filter(account=account, cidr__in=present).values_list(
+            "cidr", "annotation_id"
+        )
+    )
+    classes = set(
+        ObservedCidr.objects.filter(account=account, cidr__in=present).values_list(
+            "classification", flat=True
+        )
+    )
+    assert rows == {cidr: answers[cidr] for cidr in present}
+    assert classes <= {"annotated"}
+    return len(present)
 
 
 def test_triage_survives_50_randomized_resyncs(
@@ -96,6 +128,22 @@ def test_triage_survives_50_randomized_resyncs(
         events_before, comments_before = _human()
         assert (len(events_before), len(comments_before)) == (6, 2)
 
+        # Owners' answers on the churned groups' addresses, and one open question.
+        answers = {}
+        for name, cidr in ANSWERED.items():
+            (note,) = ip_actions.answer(
+                ip_actions.Target(cidr),
+                owner=f"partner {name}",
+                purpose="nightly sync <b>",
+                answered_by="田中さん",
+                actor=alice,
+            )
+            answers[cidr] = note.pk
+        ip_actions.ask([ip_actions.Target("203.0.113.45/32", account)], "network team", actor=bob)
+        ip_knowledge_before = _ip_knowledge()
+        assert [len(rows) for rows in ip_knowledge_before] == [4, 4]
+        answers_checked = 0
+
         ssh_open = True
         counts = {"recreated": 0, "removed": 0, "added": 0, "toggled": 0, "partial": 0}
         checked_in_partial = 0
@@ -138,6 +186,7 @@ def test_triage_survives_50_randomized_resyncs(
             partial_op = rng.choice(list(SCOPES)) if rng.random() < 0.3 else None
             if partial_op is None:
                 assert sync().status == Sync.Status.COMPLETE
+                answers_checked += _answers_apply(account, churn, answers)
                 continue
             scope, type_ = SCOPES[partial_op]
             current = set(
@@ -148,6 +197,16 @@ def test_triage_survives_50_randomized_resyncs(
             statuses = dict(
                 Finding.objects.filter(account=account, resource_type=type_).values_list(
                     "pk", "status"
+                )
+            )
+            refs = set(
+                IpReference.objects.filter(account=account, resource__scope=scope).values_list(
+                    "key", flat=True
+                )
+            )
+            observed = set(
+                ObservedCidr.objects.filter(account=account).values_list(
+                    "cidr", "classification", "annotation_id"
                 )
             )
             fault = injector.add("access_denied", service="ec2", operation=partial_op)
@@ -174,6 +233,21 @@ def test_triage_survives_50_randomized_resyncs(
             assert resolved_there == 0
             assert len(current - still) == 0
             assert after == statuses  # nothing in the failed scope moved
+            refs_after = set(
+                IpReference.objects.filter(account=account, resource__scope=scope).values_list(
+                    "key", flat=True
+                )
+            )
+            assert refs_after == refs  # 0 addresses of the failed scope lost or added
+            if type_ == SG_TYPE:
+                assert (
+                    set(
+                        ObservedCidr.objects.filter(account=account).values_list(
+                            "cidr", "classification", "annotation_id"
+                        )
+                    )
+                    == observed
+                )
             checked_in_partial += 1
 
     syncs = Sync.objects.filter(account=account)
@@ -188,6 +262,8 @@ def test_triage_survives_50_randomized_resyncs(
     assert comments_after == comments_before
     assert FindingEvent.objects.filter(actor__isnull=False).count() == 6
     assert Comment.objects.count() == 2
+    assert _ip_knowledge() == ip_knowledge_before
+    assert answers_checked > 0
 
     # The SSH finding came back (same fingerprint) as often as it left, keeping
     # its assignee, its comment and its history.

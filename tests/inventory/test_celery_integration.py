@@ -3,46 +3,32 @@
 Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL); skipped without
 them unless CATCHUP_REQUIRE_SERVICES=1 (CI), which turns the skip into a failure.
 The worker uses the test database, so these tests use `transactional_db`: it
-must see committed rows.
+must see committed rows. The worker fixtures are in conftest.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import boto3
 import pytest
-from django.conf import settings
 from django.db import connections
 
 from inventory import sync as sync_service
 from inventory.models import Account, Resource, Sync
-from tests.support.moto_server import moto_server, reset_moto
+from tests.inventory.conftest import WAIT_SECONDS, wait_finished
+from tests.inventory.conftest import kill_worker as _kill
+from tests.inventory.conftest import services_missing as _services_missing
 from tests.support.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 
 REGION = "ap-northeast-1"
-ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 90
-
-
-def _services_missing() -> str:
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        return "DATABASE_URL does not point at PostgreSQL"
-    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
-        return "CELERY_BROKER_URL does not point at Redis"
-    return ""
 
 
 @pytest.fixture(autouse=True)
@@ -52,97 +38,6 @@ def _require_services() -> None:
         if os.environ.get("CATCHUP_REQUIRE_SERVICES") == "1":
             pytest.fail(f"CATCHUP_REQUIRE_SERVICES=1 but {missing}")
         pytest.skip(f"integration test needs PostgreSQL and Redis: {missing}")
-
-
-@pytest.fixture
-def celery_mode(settings: Any, transactional_db: None) -> None:
-    settings.CATCHUP_TASK_MODE = "celery"
-
-
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with moto_server() as url:
-        reset_moto(url)
-        yield url
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL of the database this test runs in (pytest-django's test_… copy)."""
-    db = settings.DATABASES["default"]
-    user = quote(db.get("USER") or "")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def _purge_broker() -> None:
-    import redis
-
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-
-
-@pytest.fixture
-def start_worker(celery_mode: None, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen]]:
-    """Starts `celery worker` subprocesses; every one is killed at teardown."""
-    _purge_broker()
-    workers: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _test_database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "CATCHUP_DATA_DIR": str(tmp_path),
-            "SECRET_KEY": "integration-test-only",
-            "DJANGO_SETTINGS_MODULE": "catchup.settings",
-        }
-        log = open(tmp_path / f"worker{len(workers)}.log", "wb")  # noqa: SIM115 - kept open for the worker
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "catchup",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=2",
-                "-Q",
-                "celery",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: kill the pool children too
-        )
-        workers.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker in workers:
-            _kill(worker)
-        _purge_broker()
-
-
-def _kill(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    if worker.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, sig)
-    worker.wait(timeout=30)
 
 
 def build_estate(endpoint: str) -> dict[str, set[str]]:
@@ -162,16 +57,6 @@ def build_estate(endpoint: str) -> dict[str, set[str]]:
         "AWS::EC2::SecurityGroup": {sg},
         "AWS::EC2::Instance": {i["InstanceId"] for i in instances},
     }
-
-
-def wait_finished(sync: Sync, seconds: float = WAIT_SECONDS) -> Sync:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        sync.refresh_from_db()
-        if sync.is_finished:
-            return sync
-        time.sleep(0.3)
-    raise AssertionError(f"sync #{sync.pk} still {sync.status} after {seconds} s")
 
 
 def stored(type_: str) -> set[str]:

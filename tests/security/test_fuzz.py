@@ -22,6 +22,10 @@ FIELDS = [
     "removed", "status", "severity", "rule", "account", "layer", "business_hours_start",
     "business_hours_end", "business_days", "time_zone", "home_regions",
     "min_backup_retention_days",
+    # unknown IPs: queue, bulk, answer form, CSV import, question links
+    "cidr", "cidrs", "classification", "kind", "hint", "sort", "asked_whom", "owner",
+    "purpose", "answered_by", "evidence", "decision", "review_on", "only_account", "range",
+    "text", "payload", "recipient", "contact", "message", "expiry_days",
 ]  # fmt: skip
 MEANINGFUL = [
     "", "0", "1", "-1", "999999999999999999999", "role", "keys", "default", "profile", "admin",
@@ -29,6 +33,8 @@ MEANINGFUL = [
     "reopen", "comment", "set_due_date", "filter", "2030-01-01", "1999-13-45", "NaN", "None",
     "arn:aws:iam::123456789012:role/x", "ap-northeast-1", "all", "legacy", "AKIA" + "X" * 16,
     "\x00", "\ud7ff", "<script>", "%", "'; DROP TABLE x; --",
+    "ask", "decide", "message", "link", "keep", "remove", "review", "reject", "203.0.113.45/32",
+    "10.0.0.300/8", "::/0", "2001:db8::/129", "cidr,owner\n1.2.3.4,x\n",
 ]  # fmt: skip
 junk = st.one_of(st.sampled_from(MEANINGFUL), st.text(max_size=60))
 form_data = st.dictionaries(

@@ -53,6 +53,47 @@ def build(aws: Any, make_account: Any, run_sync: Any) -> tuple[Any, dict[str, di
     return account, created
 
 
+def people_write_hostile_text(account: Any, user: Any) -> list[str]:
+    """What teammates and outsiders type is hostile too: answers, questions, a question
+    link and an outsider's answer, on the unknown addresses the estate holds. Returns the
+    pages that show them beyond those the sweep finds itself (ask message, link page)."""
+    from ips import actions, links
+    from ips.models import ObservedCidr
+
+    cidrs = list(
+        ObservedCidr.objects.filter(account=account, classification="unknown")
+        .order_by("cidr")
+        .values_list("cidr", flat=True)[:6]
+    )
+    assert len(cidrs) == 6
+    for n, cidr in enumerate(cidrs[:3]):
+        actions.answer(
+            actions.Target(cidr, account if n % 2 else None),
+            owner=hostile.value(9000 + n)[:200],
+            purpose=hostile.value(9100 + n),
+            answered_by=hostile.value(9200 + n)[:200],
+            evidence=hostile.value(9300 + n),
+            actor=user,
+        )
+    actions.ask([actions.Target(c) for c in cidrs[3:]], hostile.value(9400)[:200], actor=user)
+    link = links.create(
+        cidrs[3:],
+        recipient=hostile.value(9500)[:200],
+        contact=hostile.value(9501)[:200],
+        message=hostile.value(9502),
+        by=user,
+    )
+    links.submit(
+        link,
+        cidrs[3],
+        owner=hostile.value(9600)[:200],
+        purpose=hostile.value(9601),
+        evidence=hostile.value(9602),
+    )
+    ask = "/ips/ask/?" + urlencode([("cidr", c) for c in cidrs])
+    return [ask, f"/ask/{links.token_for(link)}/"]
+
+
 def _export(account: Any, kind: str, fmt: str) -> str:
     out = io.StringIO()
     call_command("export", account.name, "--kind", kind, "--format", fmt, stdout=out)
@@ -81,7 +122,25 @@ def test_exports_keep_hostile_values_exact_in_json_and_neutralised_in_csv(
     assert findings == json.loads(json.dumps(findings))
     assert any(f["resource_id"] in created for f in findings)
 
-    for kind in ("resources", "findings"):
+    people_write_hostile_text(account, None)
+    ips_rows = json.loads(_export(account, "unknown-ips", "json"))
+    described = {
+        ref["description"]
+        for row in ips_rows
+        for ref in row["references"]
+        if ref["description"] and ref["kind"] == "sg-rule"
+    }
+    rules = Resource.objects.filter(account=account, type="AWS::EC2::SecurityGroup")
+    stored_descriptions = {
+        rule.get("description")
+        for config in rules.values_list("config", flat=True)
+        for rule in config.get("Rules", [])
+        if rule.get("cidr") and rule.get("description")
+    }
+    assert described == stored_descriptions  # every hostile rule description, byte for byte
+    assert sum(1 for row in ips_rows if row["annotation"]) >= 3
+
+    for kind in ("resources", "findings", "unknown-ips"):
         text = _export(account, kind, "csv")
         cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
         assert len(cells) > 10
@@ -110,9 +169,11 @@ def test_no_page_runs_or_injects_any_hostile_value(
     account, created = build(aws, make_account, run_sync)
     assert Finding.objects.filter(account=account).count() >= len(created)
     admin = make_user("hostile-admin", Role.ADMIN, superuser=True)
+    extra = people_write_hostile_text(account, admin)
     client = Client()
     client.force_login(admin)
-    urls = _urls(client)
+    urls = _urls(client) + extra
+    assert any(url.startswith("/ips/cidr/") for url in urls)  # the IP pages are swept
     for group in created:
         resource = Resource.objects.get(resource_id=group)
         assert resource.get_absolute_url() in urls  # every hostile resource's own page
