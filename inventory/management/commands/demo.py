@@ -197,6 +197,7 @@ class Command(BaseCommand):
             f"  username: {USERNAME}",
             f"  password: {password}",
             f"  account:  {ACCOUNT_NAME} (sync #{sync.pk}: {sync.status})",
+            f"  then:     http://{HOST}:{port}/ips/ (addresses nobody explained yet)",
             "=" * 60,
             "",
         ]
