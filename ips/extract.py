@@ -236,7 +236,12 @@ def policy_addresses(policy: Any) -> Iterator[tuple[str, str, str]]:
                 for value in values if isinstance(values, list) else [values]:
                     cidr = normalize(value)
                     if cidr:
-                        yield cidr, "allow" if allows else "deny", f"{effect} {label} ({operator})"
+                        where = "unless from here" if negated else "from here"
+                        yield (
+                            cidr,
+                            "allow" if allows else "deny",
+                            f"{effect} {label} {where} ({operator})",
+                        )
 
 
 def resource_policy(res: Source, key: str, kind: str) -> Iterator[Ref]:

@@ -45,6 +45,8 @@ from .models import (
 )
 from .ports import ALL_PORTS
 
+# Classes only a person's answer explains; the others say what they are themselves.
+UNEXPLAINED = (Classification.UNKNOWN, Classification.AWS)
 TOP_REFERENCES = 3  # places shown in a queue row; the rest are on the CIDR's page
 QUESTION = "Whose address is this, and what is it for?"
 
@@ -127,6 +129,11 @@ class QueueRow:
         return list(found.values())
 
     @property
+    def needs_answer(self) -> bool:
+        """Somebody should be asked: nothing but a person can explain it."""
+        return any(o.classification in UNEXPLAINED for o in self.observed)
+
+    @property
     def hints(self) -> list[str]:
         found: dict[str, None] = {}
         for o in self.observed:
@@ -204,8 +211,9 @@ def _queue_context(request: HttpRequest, params: QueryDict) -> dict[str, Any]:
                 _label(ref)
                 rows[ref.cidr].references.append(ref)
         for row in rows.values():
-            # Ingress first: what lets the address in is what people ask about.
-            row.references.sort(key=lambda r: r.direction != "ingress")
+            # Ingress first, security-group rules first among them: what lets the address
+            # in is what people ask about.
+            row.references.sort(key=lambda r: (r.direction != "ingress", r.kind != "sg-rule"))
     # The class chips: CIDRs per class under the rest of the filter, in one query.
     counts = dict(
         form.filter(base, with_class=False)

@@ -283,10 +283,15 @@ def test_bucket_policy_ip_conditions_allow_and_deny_not_ip(synced) -> None:
     s3 = IpReference.objects.filter(kind="s3-policy")
     got = set(s3.values_list("resource_id_text", "cidr", "action", "description"))
     assert got == {
-        ("honban-reports", "198.51.100.10/32", "allow", "allow OfficeRead (IpAddress)"),
-        ("honban-reports", "198.51.100.11/32", "allow", "allow OfficeRead (IpAddress)"),
+        ("honban-reports", "198.51.100.10/32", "allow", "allow OfficeRead from here (IpAddress)"),
+        ("honban-reports", "198.51.100.11/32", "allow", "allow OfficeRead from here (IpAddress)"),
         # Deny + NotIpAddress is "only from here": the address is allowed.
-        ("honban-reports", "198.51.100.77/32", "allow", "deny OnlyFromPartner (NotIpAddress)"),
+        (
+            "honban-reports",
+            "198.51.100.77/32",
+            "allow",
+            "deny OnlyFromPartner unless from here (NotIpAddress)",
+        ),
     }
 
 
