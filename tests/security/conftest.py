@@ -88,10 +88,16 @@ def _candidates(param: str) -> list[str]:
         return list(Account.objects.order_by("pk").values_list("name", flat=True)) or ["none"]
     if param in ("pk", "object_id", "id"):
         # Round-robin over models, so the first few values include a real row of each.
+        # Apps in this order, whatever INSTALLED_APPS says: the first values tried are real
+        # rows of the models whose pages look a row up before they check the role.
+        order = ("inventory", "findings", "auth", "ips")
+        models = sorted(
+            (m for m in apps.get_models() if m._meta.app_label in order),
+            key=lambda m: order.index(m._meta.app_label),
+        )
         per_model = [
             list(model.objects.order_by("pk").values_list("pk", flat=True)[:200])
-            for model in apps.get_models()
-            if model._meta.app_label in ("inventory", "findings", "ips", "auth")
+            for model in models
         ]
         pks: list[str] = []
         for row in itertools.zip_longest(*per_model):
