@@ -280,4 +280,4 @@ def test_triage_survives_50_randomized_resyncs(
     churned.refresh_from_db()
     assert churned.assignee == alice
     assert churned.comments.count() == 1
-    print(counts, "findings", Finding.objects.count())
+    print(counts, "findings", Finding.objects.count(), "IP answers checked", answers_checked)
