@@ -143,7 +143,9 @@ class AnnotationEvent(models.Model):
         CSV = "csv", "CSV import"
         LINK = "link", "Question link"
 
-    annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="events")
+    # Goes only with its annotation, which goes only when an admin deletes the one account
+    # it was scoped to (everything Catchup knew of that account goes then).
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -9,7 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from django.core import serializers
+from django.test import Client
 
+from catchup.roles import Role
 from inventory import demo
 from inventory.models import Account, Sync
 from ips import actions
@@ -179,3 +181,19 @@ def test_a_partial_sync_keeps_the_failed_scope_and_a_failed_sync_changes_nothing
     assert not ObservedCidr.objects.filter(account=account, cidr=IP).exists()
     assert Annotation.objects.get(pk=annotation.pk).owner == "Ops office VPN"
     assert knowledge() == before
+
+
+def test_deleting_an_account_forgets_only_what_was_scoped_to_it(make_account, make_user) -> None:
+    """An admin deleting an account removes its own answers and their history; answers
+    given for every account stay, history included."""
+    gone, kept = make_account("gone"), make_account("kept")
+    admin = make_user("admin", Role.ADMIN)
+    actions.answer(Target("203.0.113.45/32", gone), owner="their vendor", actor=admin)
+    actions.answer(Target("198.51.100.0/24"), owner="old office", actor=admin)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(f"/accounts/{gone.name}/delete/")
+    assert response.status_code == 302
+    assert list(Annotation.objects.values_list("cidr", "account")) == [("198.51.100.0/24", None)]
+    assert AnnotationEvent.objects.count() == 1
+    assert Account.objects.filter(pk=kept.pk).exists()
