@@ -124,6 +124,7 @@ def apply_each(
     now = timezone.now()
     changed: list[Annotation] = []
     with transaction.atomic():
+        classify.serialize()  # one writer at a time: no lost answer, no duplicate insert
         for target, values in items:
             annotation = (
                 Annotation.objects.select_for_update()
@@ -131,8 +132,11 @@ def apply_each(
                 .first()
             ) or Annotation(cidr=target.cidr, account=target.account, created_at=now)
             before = annotation_snapshot(annotation) if annotation.pk else {}
+            asked_anew = values.get("asked_whom", annotation.asked_whom) != annotation.asked_whom
             for field, value in values.items():
                 setattr(annotation, field, value)
+            if asked_anew and "asked_at" not in values:  # a CSV row or the form: asked now
+                annotation.asked_at = now if annotation.asked_whom else None
             if "decision" in values or "review_on" in values:
                 validate({"decision": annotation.decision, "review_on": annotation.review_on})
             annotation.status = derived_status(annotation)
@@ -181,12 +185,10 @@ def answer(
 ) -> list[Annotation]:
     if not owner.strip():
         raise ValidationError({"owner": "Whose address is it? The owner is required."})
-    values = {
-        "owner": owner.strip(),
-        "purpose": purpose.strip(),
-        "answered_by": answered_by.strip(),
-        "evidence": evidence.strip(),
-    }
+    # An answer adds what it says: a field left empty keeps what was recorded before.
+    values = {"owner": owner.strip()}
+    optional = {"purpose": purpose, "answered_by": answered_by, "evidence": evidence}
+    values.update({field: text.strip() for field, text in optional.items() if text.strip()})
     validate(values)
     return apply([target], values, actor=actor, source=source, actor_label=actor_label)
 

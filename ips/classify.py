@@ -21,13 +21,13 @@ import ipaddress
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from inventory.models import Account, Resource
 
@@ -41,7 +41,20 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")
 
 BUNDLED_AWS_RANGES = Path(__file__).parent / "data" / "aws-ip-ranges.json"
+# pg_advisory_xact_lock key of the observed-CIDR writers (any constant of this app's own).
+LOCK_KEY = 0x1C1DA
+
 RANK = {c.value: i for i, c in enumerate(Classification)}
+
+
+def serialize() -> None:
+    """Wait for, then hold until the transaction ends, the lock every writer of references,
+    annotations and classes takes: two syncs finishing at once (or a sync and an answer)
+    must not each rebuild from what the other had not committed yet. SQLite serializes
+    writers itself."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
 def parse(cidr: Any) -> Network | None:
@@ -75,8 +88,8 @@ class PrefixIndex(Generic[T]):
         if replace or key not in table:
             table[key] = value
 
-    def match(self, network: Network) -> tuple[int, T] | None:
-        """(prefix length, value) of the most specific entry containing `network`."""
+    def matches(self, network: Network) -> Iterator[tuple[int, T]]:
+        """(prefix length, value) of every entry containing `network`, most specific first."""
         address = int(network.network_address)
         tables = self._tables[network.version]
         for length in self._lengths[network.version]:
@@ -84,8 +97,11 @@ class PrefixIndex(Generic[T]):
                 continue
             value = tables[length].get(address >> (network.max_prefixlen - length))
             if value is not None:
-                return length, value
-        return None
+                yield length, value
+
+    def match(self, network: Network) -> tuple[int, T] | None:
+        """(prefix length, value) of the most specific entry containing `network`."""
+        return next(self.matches(network), None)
 
     def __len__(self) -> int:
         return sum(len(t) for tables in self._tables.values() for t in tables.values())
@@ -215,20 +231,24 @@ class Classifier:
             aws=aws,
         )
 
-    def annotation_for(self, network: Network, account_id: int) -> Annotation | None:
-        """The most specific annotation covering the network; the account's own on a tie."""
+    def annotations_for(self, network: Network, account_id: int) -> list[Annotation]:
+        """Every annotation covering the network, most specific first; at the same prefix
+        length the account's own before the one for every account."""
         scoped = self.annotations_by_account.get(account_id)
-        mine = scoped.match(network) if scoped else None
-        everyone = self.annotations_global.match(network)
-        if mine and (not everyone or mine[0] >= everyone[0]):
-            return mine[1]
-        return everyone[1] if everyone else None
+        found = [(length, 0, a) for length, a in scoped.matches(network)] if scoped else []
+        found += [(length, 1, a) for length, a in self.annotations_global.matches(network)]
+        found.sort(key=lambda item: (-item[0], item[1]))
+        return [a for _, _, a in found]
 
     def classify(self, cidr: str, account_id: int) -> Verdict:
         network = parse(cidr)
         if network is None:
             return Verdict(Classification.UNKNOWN, "not an address", None)
-        annotation = self.annotation_for(network, account_id)
+        covering = self.annotations_for(network, account_id)
+        # The most specific answer explains it; a closer question alone does not hide a
+        # wider answer. Without an answer, the closest annotation shows the status.
+        answer = next((a for a in covering if a.explains), None)
+        annotation = answer or (covering[0] if covering else None)
         annotation_id = annotation.pk if annotation else None
         if network.prefixlen == 0:
             return Verdict(Classification.INTERNET, "the whole internet", annotation_id)
@@ -243,8 +263,8 @@ class Classifier:
         hit = peered.match(network) if peered else None
         if hit:
             return Verdict(Classification.KNOWN_NETWORK, hit[1], annotation_id)
-        if annotation is not None and annotation.explains:
-            detail = annotation.owner + (f": {annotation.purpose}" if annotation.purpose else "")
+        if answer is not None:
+            detail = answer.owner + (f": {answer.purpose}" if answer.purpose else "")
             return Verdict(Classification.ANNOTATED, detail[:512], annotation_id)
         aws = self.aws.match(network)
         if aws:
@@ -327,6 +347,7 @@ DERIVED = (
 
 def rebuild(accounts: Iterable[Account] | None = None) -> RebuildStats:
     """Make ObservedCidr match the stored references (all accounts, or some), classified."""
+    serialize()
     refs = IpReference.objects.all()
     observed = ObservedCidr.objects.all()
     if accounts is not None:
@@ -381,6 +402,7 @@ def rebuild(accounts: Iterable[Account] | None = None) -> RebuildStats:
 def reclassify(networks: Iterable[str] | None = None) -> int:
     """Classify again the observed CIDRs inside any of `networks` (all when None): what an
     annotation change or a new copy of AWS's ranges alters. Returns rows changed."""
+    serialize()
     targets = None
     if networks is not None:
         targets = [n for n in map(parse, networks) if n is not None]

@@ -44,8 +44,8 @@ IP_CONDITION_KEYS = {"aws:sourceip", "aws:vpcsourceip"}
 def normalize(value: Any) -> str | None:
     """A CIDR in canonical form ("10.0.0.5" -> "10.0.0.5/32", host bits cleared); None if
     it is not an address."""
-    if not isinstance(value, str) or not value.strip():
-        return None
+    if not isinstance(value, str) or not value.strip() or "%" in value:
+        return None  # an IPv6 zone (fe80::1%eth0) names an interface, not a network
     return _normalize(value.strip())
 
 
@@ -226,7 +226,7 @@ def policy_addresses(policy: Any) -> Iterator[tuple[str, str, str]]:
         for operator, block in conditions.items():
             if not isinstance(block, dict):
                 continue
-            negated = str(operator).lower().startswith(("notipaddress", "forallvalues:notip"))
+            negated = "notipaddress" in str(operator).lower()
             if "ipaddress" not in str(operator).lower():
                 continue
             for key, values in block.items():

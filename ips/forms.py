@@ -220,6 +220,9 @@ class AnnotationForm(forms.Form):
     )
     decision = forms.ChoiceField(choices=Annotation.Decision.choices, required=False)
     review_on = forms.DateField(required=False, widget=DATE, label="Review again on")
+    # The scope and last change of the annotation the page showed: a save over someone
+    # else's newer answer is refused instead of silently undoing it.
+    version = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -244,8 +247,13 @@ class AnnotationForm(forms.Form):
     def chosen_account(self) -> Account | None:
         return self.accounts.get(self.cleaned_data.get("scope") or "")
 
-    def values(self, current: Annotation | None) -> dict[str, Any]:
-        """What to store: the form's fields, with the time asked set when whom changes."""
+    @staticmethod
+    def version_of(scope: str, annotation: Annotation | None) -> str:
+        return f"{scope}|{annotation.updated_at.isoformat() if annotation else ''}"
+
+    def values(self) -> dict[str, Any]:
+        """What to store: the form's fields (actions.apply sets the time asked when whom
+        changes)."""
         data = self.cleaned_data
         values: dict[str, Any] = {
             field: (data.get(field) or "").strip()
@@ -253,9 +261,6 @@ class AnnotationForm(forms.Form):
         }
         values["decision"] = data.get("decision") or ""
         values["review_on"] = data.get("review_on")
-        before = current.asked_whom if current else ""
-        if values["asked_whom"] != before:
-            values["asked_at"] = timezone.now() if values["asked_whom"] else None
         return values
 
 

@@ -229,7 +229,9 @@ def link_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(QuestionLink, pk=pk)
     links.revoke(link, by=request.user)
     messages.success(
-        request, f"The link for {link.recipient} is revoked: its URL opens nothing now."
+        request,
+        f"The link for {link.recipient} is revoked: its URL opens nothing now, and its "
+        "answers still awaiting review are rejected.",
     )
     return redirect("ips:links")
 

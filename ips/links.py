@@ -145,11 +145,18 @@ def create(
     )
 
 
+@transaction.atomic
 def revoke(link: QuestionLink, *, by: Any) -> QuestionLink:
+    """Kill the link now. Its answers still awaiting review are rejected with it: a link
+    is revoked because it went to the wrong person or leaked."""
+    now = timezone.now()
     updated = QuestionLink.objects.filter(pk=link.pk, revoked_at=None).update(
-        revoked_at=timezone.now(), revoked_by=by
+        revoked_at=now, revoked_by=by
     )
     if updated:
+        LinkAnswer.objects.filter(link=link, status=LinkAnswer.Status.PENDING).update(
+            status=LinkAnswer.Status.REJECTED, reviewed_by=by, reviewed_at=now
+        )
         link.refresh_from_db()
     return link
 

@@ -53,17 +53,24 @@ ALL_PORTS = 65536
 HINT_SPAN = 1024
 
 
+# ICMP has no ports: AWS puts the ICMP type and code where ports would be.
+PORTLESS = ("icmp", "icmpv6", "1", "58")
+
+
 def _span(protocol: str, from_port: int | None, to_port: int | None) -> tuple[int, int] | None:
-    """The port range a rule covers; None when ports do not apply (icmp) or it is all."""
-    if protocol in ("-1", "all", "") or from_port is None:
+    """The port range a rule covers; None when ports do not apply (icmp) or it is all.
+    A range as AWS reports it, clamped to 0–65535 and put in order."""
+    if protocol in ("-1", "all", "", *PORTLESS) or from_port is None:
         return None
-    return from_port, to_port if to_port is not None else from_port
+    to = to_port if to_port is not None else from_port
+    low, high = sorted((min(max(from_port, 0), 65535), min(max(to, 0), 65535)))
+    return low, high
 
 
 def ports_label(protocol: str, from_port: int | None, to_port: int | None) -> str:
     if protocol in ("-1", "all"):
         return "all traffic"
-    if protocol in ("icmp", "icmpv6", "1", "58"):
+    if protocol in PORTLESS:
         return protocol
     if protocol == "" and from_port is None:
         return "—"
@@ -99,7 +106,7 @@ def port_count(rules: Iterable[tuple[str, int | None, int | None]]) -> int:
             return ALL_PORTS
         span = _span(protocol, from_port, to_port)
         if span is None:
-            if protocol not in ("icmp", "icmpv6", "1", "58", ""):
+            if protocol not in (*PORTLESS, ""):
                 return ALL_PORTS  # a protocol's every port
             continue
         spans.append(span)

@@ -26,8 +26,9 @@ class RefreshStats:
 
 def refresh_after_sync(account: Account) -> RefreshStats:
     started = time.monotonic()
-    refs = extract.extract(account)
     with transaction.atomic():  # readers see the old picture or the new one, never half
+        classify.serialize()
+        refs = extract.extract(account)
         added, removed = extract.store(account, refs)
         # Every account: a new VPC here makes another account's CIDR a known network.
         stats = classify.rebuild()

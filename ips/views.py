@@ -20,8 +20,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, F, Max, Min, Sum, When, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -48,6 +48,7 @@ from .ports import ALL_PORTS
 # Classes only a person's answer explains; the others say what they are themselves.
 UNEXPLAINED = (Classification.UNKNOWN, Classification.AWS)
 TOP_REFERENCES = 3  # places shown in a queue row; the rest are on the CIDR's page
+REFERENCES_SHOWN = 500  # on a CIDR's page; the export has them all
 QUESTION = "Whose address is this, and what is it for?"
 
 
@@ -160,7 +161,7 @@ class QueueRow:
 
     @property
     def more_references(self) -> int:
-        return max(0, len(self.references) - TOP_REFERENCES)
+        return max(0, self.reference_count - len(self.references))
 
 
 SORTS = {
@@ -204,16 +205,26 @@ def _queue_context(request: HttpRequest, params: QueryDict) -> dict[str, Any]:
         references = IpReference.objects.filter(cidr__in=list(rows))
         if account is not None:
             references = references.filter(account=account)
-        for ref in references.select_related("account").order_by(
-            "cidr", "-direction", "resource_name", "resource_id_text", "pk"
-        ):
+        # The first few places of each CIDR only (0.0.0.0/0 can be in thousands of rules):
+        # ingress first, security-group rules first among them: what lets the address in
+        # is what people ask about.
+        first = references.annotate(
+            n=Window(
+                RowNumber(),
+                partition_by=[F("cidr")],
+                order_by=[
+                    F("direction").desc(),
+                    Case(When(kind=IpReference.Kind.SG_RULE, then=0), default=1).asc(),
+                    F("resource_name").asc(),
+                    F("resource_id_text").asc(),
+                    F("pk").asc(),
+                ],
+            )
+        ).filter(n__lte=TOP_REFERENCES)
+        for ref in first.select_related("account").order_by("cidr", "n"):
             if (ref.account_id, ref.cidr) in pairs:
                 _label(ref)
                 rows[ref.cidr].references.append(ref)
-        for row in rows.values():
-            # Ingress first, security-group rules first among them: what lets the address
-            # in is what people ask about.
-            row.references.sort(key=lambda r: (r.direction != "ingress", r.kind != "sg-rule"))
     # The class chips: CIDRs per class under the rest of the filter, in one query.
     counts = dict(
         form.filter(base, with_class=False)
@@ -332,18 +343,6 @@ def _supernets(cidr: str) -> list[str]:
     return [str(network.supernet(new_prefix=p)) for p in range(network.prefixlen + 1)]
 
 
-def _which_applies(annotations: list[Annotation], account_id: int | None) -> Annotation | None:
-    """The classifier's rule, for the page to explain: most specific wins; at the same
-    prefix length an account's own beats the one for every account."""
-    candidates = [a for a in annotations if a.account_id in (None, account_id)]
-    if not candidates:
-        return None
-    return max(
-        candidates,
-        key=lambda a: (ipaddress.ip_network(a.cidr).prefixlen, a.account_id is not None),
-    )
-
-
 def _shown(value: Any, field_name: str = "") -> str:
     """A history value as people read it: dates and times local and to the minute."""
     if value in (None, ""):
@@ -369,12 +368,16 @@ def _detail_context(cidr: str, form: AnnotationForm | None, scope: str) -> dict[
         .order_by("account__name")
     )
     accounts = [o.account for o in observed]
+    used = IpReference.objects.filter(cidr=cidr)
     references = [
         _label(ref)
-        for ref in IpReference.objects.filter(cidr=cidr)
-        .select_related("account")
-        .order_by("account__name", "-direction", "resource_type", "resource_name", "pk")
+        for ref in used.select_related("account").order_by(
+            "account__name", "-direction", "resource_type", "resource_name", "pk"
+        )[:REFERENCES_SHOWN]
     ]
+    reference_total = len(references)
+    if reference_total == REFERENCES_SHOWN:
+        reference_total = used.count()
     covering = list(
         Annotation.objects.filter(cidr__in=_supernets(cidr)).select_related("account", "updated_by")
     )
@@ -382,21 +385,27 @@ def _detail_context(cidr: str, form: AnnotationForm | None, scope: str) -> dict[
     for annotation in covering:
         annotation.applies_in = []
     winners: dict[str, Annotation | None] = {}
+    by_pk = {a.pk: a for a in covering}
     for o in observed:
-        winner = _which_applies(covering, o.account_id)
+        # What the classifier applied (ips/classify.py), not a second reading of its rule.
+        winner = by_pk.get(o.annotation_id)
         winners[o.account.name] = winner
         if winner is not None:
             winner.applies_in.append(o.account.name)
         o.note = applied_note(o.annotation, cidr, o.account)
     for annotation in covering:
         if observed and not annotation.applies_in:
-            annotation.why_not = "a more specific answer applies"
+            annotation.why_not = (
+                "a more specific answer applies"
+                if annotation.explains
+                else "an answer applies instead"
+            )
             if annotation.account_id and annotation.account.name not in winners:
                 annotation.why_not = f"{annotation.account.name} does not use this address"
     own = {(a.account.name if a.account_id else ""): a for a in covering if a.cidr == cidr}
     if form is None:
         current = own.get(scope)
-        initial = {"scope": scope}
+        initial = {"scope": scope, "version": AnnotationForm.version_of(scope, current)}
         if current is not None:
             initial.update(
                 {
@@ -425,7 +434,8 @@ def _detail_context(cidr: str, form: AnnotationForm | None, scope: str) -> dict[
             if before or after
         ]
     inside: list[ObservedCidr] = []
-    if network.prefixlen < network.max_prefixlen:
+    # Everything is inside /0: the queue lists that, not this page.
+    if 0 < network.prefixlen < network.max_prefixlen:
         inside = [
             o
             for o in ObservedCidr.objects.filter(
@@ -438,6 +448,7 @@ def _detail_context(cidr: str, form: AnnotationForm | None, scope: str) -> dict[
         "network": network,
         "observed": observed,
         "references": references,
+        "reference_total": reference_total,
         "covering": covering,
         "own": own,
         "form": form,
@@ -463,8 +474,18 @@ def annotate(request: HttpRequest, cidr: str) -> HttpResponse:
     form = AnnotationForm(request.POST, accounts=accounts)
     if form.is_valid():
         account = form.chosen_account
+        scope = form.cleaned_data.get("scope") or ""
         current = Annotation.objects.filter(cidr=cidr, account=account).first()
-        values = form.values(current)
+        shown = form.cleaned_data.get("version") or ""  # absent: a post not from the page
+        if shown and shown.partition("|")[0] == scope and shown != form.version_of(scope, current):
+            messages.error(
+                request,
+                "Someone changed this answer after you opened the page; nothing was saved. "
+                "Here is what is recorded now, with the history below: make your change again.",
+            )
+            context = _detail_context(cidr, None, scope)
+            return render(request, "ips/cidr_detail.html", context, status=409)
+        values = form.values()
         try:
             actions.validate(values)
             changed = actions.apply(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from ips import classify
 from ips.aws_ranges import RangesError, load
@@ -26,7 +27,9 @@ class Command(BaseCommand):
             range_set = load(options["file"])
         except RangesError as exc:
             raise CommandError(str(exc)) from exc
-        changed = classify.reclassify()
+        with transaction.atomic():
+            classify.serialize()
+            changed = classify.reclassify()
         self.stdout.write(
             f"Loaded {range_set.prefix_count} AWS prefixes dated {range_set.create_date or '?'}; "
             f"{changed} observed CIDRs classified anew (class or detail changed)."
